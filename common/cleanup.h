@@ -34,6 +34,13 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Free and return NULL, for "p = mfree(p);". */
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static inline void freep(void *p)
 {
 	free(*(void **)p);

@@ -5,6 +5,7 @@
  * output is sorted so the same profile always gives the same bytes.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +18,11 @@ struct folded_line {
 	uint64_t count;
 };
 
-/* Append a frame label with the separators flamegraph.pl would misread replaced. */
-static int folded_append(char **buf, size_t *len, size_t *cap, const char *label)
+/*
+ * Append @label; with @escape, the characters flamegraph.pl would misread
+ * (';' separates frames, a newline ends the line) are replaced.
+ */
+static int folded_append(char **buf, size_t *len, size_t *cap, const char *label, bool escape)
 {
 	size_t n = strlen(label);
 
@@ -37,7 +41,9 @@ static int folded_append(char **buf, size_t *len, size_t *cap, const char *label
 	for (size_t i = 0; i < n; i++) {
 		char c = label[i];
 
-		(*buf)[(*len)++] = (c == ';') ? ':' : (c == '\n' || c == '\r') ? ' ' : c;
+		if (escape)
+			c = (c == ';') ? ':' : (c == '\n' || c == '\r') ? ' ' : c;
+		(*buf)[(*len)++] = c;
 	}
 	(*buf)[*len] = '\0';
 	return 0;
@@ -83,13 +89,14 @@ static int folded_write(const struct profile *p, const struct export_options *o,
 		for (size_t d = depth; d-- > 0;) {
 			const struct profile_frame *f = profile__frame(p, stack[d]);
 
-			if (len && (r = folded_append(&buf, &len, &cap, ";")) < 0)
+			if (len && (r = folded_append(&buf, &len, &cap, ";", false)) < 0)
 				goto out;
-			r = folded_append(&buf, &len, &cap, profile__frame_label(p, f, label, sizeof(label)));
+			r = folded_append(&buf, &len, &cap,
+					  profile__frame_label(p, f, label, sizeof(label)), true);
 			if (r < 0)
 				goto out;
 		}
-		if (!len && (r = folded_append(&buf, &len, &cap, "[empty]")) < 0)
+		if (!len && (r = folded_append(&buf, &len, &cap, "[empty]", false)) < 0)
 			goto out;
 		id = intern__add(table, buf, len, &added);
 		if (id < 0) {

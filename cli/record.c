@@ -1,0 +1,708 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hearth record: sample processes given by PID, or a command run as a child,
+ * until Ctrl-C, the duration, or every target exits; then write the profile.
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "collector.h"
+#include "export.h"
+#include "hearth.h"
+#include "log.h"
+#include "parse.h"
+#include "summary.h"
+
+#define RECORD_DEFAULT_RATE 99
+#define RECORD_MAX_RATE 10000
+#define RECORD_POLL_MS 100
+#define RECORD_MAX_WATCHED 4096
+
+static pid_t arg_pids[PARSE_MAX_PIDS];
+static int arg_nr_pids;
+static uint64_t arg_duration_ns;
+static unsigned long arg_rate = RECORD_DEFAULT_RATE;
+static const char *arg_output;
+static const struct exporter *arg_format;
+static bool arg_kernel = true;
+static bool arg_threads;
+static bool arg_subprocesses;
+static int arg_verbose;
+static char **arg_command;
+
+/* A process whose exit we wait for, through a pidfd. */
+struct watched {
+	pid_t pid;
+	int pidfd;
+	bool exited;
+};
+
+struct record {
+	struct collector *collector;
+	struct watched watched[RECORD_MAX_WATCHED];
+	size_t nr_watched, nr_live;
+	int epfd;
+	pid_t child;
+	int child_status;
+	bool child_reaped;
+	uint64_t unwatched; /* children we could not watch (table full) */
+};
+
+static void record_help(void)
+{
+	printf("Usage: hearth record [OPTIONS] (-p PID[,PID...] | -- COMMAND [ARGS...])\n\n"
+	       "Sample the CPU stacks of running processes or of a command, and write a profile\n"
+	       "when Ctrl-C is pressed, the duration runs out, or every target exits.\n\n"
+	       "Options:\n"
+	       "  -p, --pid PID[,PID...]  processes to profile (all their threads, now and later)\n"
+	       "  -d, --duration TIME     stop after TIME (30, 30s, 500ms, 2m; default: until Ctrl-C\n"
+	       "                          or the targets exit)\n"
+	       "  -r, --rate HZ           samples per second per CPU (1-%d, default %d)\n"
+	       "  -o, --output FILE       where to write ('-' for stdout; default flame.svg)\n"
+	       "  -f, --format FORMAT     output format (default: from the file extension):\n",
+	       RECORD_MAX_RATE, RECORD_DEFAULT_RATE);
+	for (size_t i = 0; exporters[i]; i++) {
+		printf("                            %-11s %s (", exporters[i]->name, exporters[i]->description);
+		for (const char *const *e = exporters[i]->extensions; *e; e++)
+			printf("%s%s", e == exporters[i]->extensions ? "" : " ", *e);
+		printf(")\n");
+	}
+	printf("      --no-kernel         leave kernel frames out\n"
+	       "      --threads           put a root frame per thread\n"
+	       "      --subprocesses      follow child processes of the targets\n"
+	       "  -v, --verbose           more detail; -vv adds libbpf and verifier output\n"
+	       "  -h, --help              this help\n\n"
+	       "Examples:\n"
+	       "  hearth record -p 4242 -d 30 -o flame.svg\n"
+	       "  hearth record -o out.pb.gz -- ./myprog --arg\n"
+	       "  hearth record -p 4242,4243 -r 999 -f folded -o -\n");
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (log_get_level() < LOG_LEVEL_TRACE)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int record_parse_args(int argc, char **argv)
+{
+	enum { ARG_NO_KERNEL = 0x100, ARG_THREADS, ARG_SUBPROCESSES };
+	static const struct option options[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "no-kernel", no_argument, NULL, ARG_NO_KERNEL },
+		{ "threads", no_argument, NULL, ARG_THREADS },
+		{ "subprocesses", no_argument, NULL, ARG_SUBPROCESSES },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c, r;
+
+	opterr = 0;
+	/* '+': stop at the first non-option, so a command's own flags stay its own. */
+	while ((c = getopt_long(argc, argv, "+:p:d:r:o:f:vh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'p':
+			r = parse_pid_list(optarg, arg_pids + arg_nr_pids, PARSE_MAX_PIDS - arg_nr_pids);
+			if (r < 0) {
+				log_error("invalid PID list '%s': give positive process ids separated by commas",
+					  optarg);
+				return -EINVAL;
+			}
+			arg_nr_pids += r;
+			break;
+		case 'd':
+			if (parse_duration(optarg, &arg_duration_ns) < 0) {
+				log_error("invalid duration '%s': give a positive time such as 30, 30s, 500ms or 2m",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'r':
+			if (parse_uint(optarg, 1, RECORD_MAX_RATE, &arg_rate) < 0) {
+				log_error("invalid rate '%s': give samples per second from 1 to %d", optarg,
+					  RECORD_MAX_RATE);
+				return -EINVAL;
+			}
+			break;
+		case 'o':
+			if (!*optarg) {
+				log_error("empty output path");
+				return -EINVAL;
+			}
+			arg_output = optarg;
+			break;
+		case 'f':
+			arg_format = exporter_find(optarg);
+			if (!arg_format) {
+				log_error("unknown format '%s': choose svg, folded, pprof or speedscope", optarg);
+				return -EINVAL;
+			}
+			break;
+		case ARG_NO_KERNEL:
+			arg_kernel = false;
+			break;
+		case ARG_THREADS:
+			arg_threads = true;
+			break;
+		case ARG_SUBPROCESSES:
+			arg_subprocesses = true;
+			break;
+		case 'v':
+			arg_verbose++;
+			break;
+		case 'h':
+			record_help();
+			return 1;
+		case ':':
+			log_error("option '%s' needs a value (see 'hearth record --help')", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			log_error("unknown option '%s' (see 'hearth record --help')", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		if (strcmp(argv[optind - 1], "--") != 0) {
+			log_error("unexpected argument '%s': put a command after '--'", argv[optind]);
+			return -EINVAL;
+		}
+		arg_command = argv + optind;
+	}
+	if (!arg_nr_pids && !arg_command) {
+		log_error("no target: give -p PID or -- COMMAND (see 'hearth record --help')");
+		return -EINVAL;
+	}
+	if (arg_nr_pids && arg_command) {
+		log_error("give either -p PID or a command, not both");
+		return -EINVAL;
+	}
+	if (!arg_output)
+		arg_output = "flame.svg";
+	if (!arg_format) {
+		arg_format = strcmp(arg_output, "-") ? exporter_for_path(arg_output) : &exporter_folded;
+		if (!arg_format) {
+			log_error("cannot tell the format of '%s' from its extension: add -f svg|folded|pprof|speedscope",
+				  arg_output);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN covers both on old kernels). */
+static bool record_has_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	uint64_t eff;
+
+	if (geteuid() == 0)
+		return true;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	eff = (uint64_t)data[1].effective << 32 | data[0].effective;
+	if (eff & (1ull << CAP_SYS_ADMIN))
+		return true;
+	return (eff & (1ull << 39 /* CAP_BPF */)) && (eff & (1ull << 38 /* CAP_PERFMON */));
+}
+
+/* Create the output's temporary file beside it, so an unwritable path fails before sampling. */
+static int record_open_output(char **ret_tmp, FILE **ret_file)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int fd;
+
+	if (!strcmp(arg_output, "-")) {
+		*ret_tmp = NULL;
+		*ret_file = stdout;
+		return 0;
+	}
+	if (asprintf(&tmp, "%s.hearth-XXXXXX", arg_output) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	fchmod(fd, 0644 & ~umask(umask(0)));
+	*ret_file = fdopen(fd, "w");
+	if (!*ret_file) {
+		int r = -errno;
+
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
+	*ret_tmp = TAKE_PTR(tmp);
+	return 0;
+}
+
+static int record_watch(struct record *rec, pid_t pid)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct watched *w;
+	int fd;
+
+	for (size_t i = 0; i < rec->nr_watched; i++)
+		if (rec->watched[i].pid == pid && !rec->watched[i].exited)
+			return 0;
+	if (rec->nr_watched == RECORD_MAX_WATCHED) {
+		rec->unwatched++;
+		return -E2BIG;
+	}
+	fd = syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return -errno; /* ESRCH: already gone; its samples still count */
+	w = &rec->watched[rec->nr_watched];
+	*w = (struct watched){ .pid = pid, .pidfd = fd };
+	ev.data.u64 = 2 + rec->nr_watched;
+	if (epoll_ctl(rec->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	rec->nr_watched++;
+	rec->nr_live++;
+	return 0;
+}
+
+static void record_on_new_process(void *ctx, pid_t pid)
+{
+	struct record *rec = ctx;
+
+	log_debug("following new process %d", (int)pid);
+	record_watch(rec, pid);
+}
+
+/*
+ * Fork the command, stopped before exec until we release it, so sampling is
+ * on before its first instruction. Returns the pid and the release fd.
+ */
+static int record_spawn(char **argv, pid_t *ret_pid, int *ret_release, int *ret_errpipe)
+{
+	int go[2], err[2];
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(err, O_CLOEXEC) < 0) {
+		int r = -errno;
+
+		close(go[0]);
+		close(go[1]);
+		return r;
+	}
+	pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+
+		close(go[0]);
+		close(go[1]);
+		close(err[0]);
+		close(err[1]);
+		return r;
+	}
+	if (pid == 0) {
+		sigset_t all;
+		char c;
+		int e;
+
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		close(go[1]);
+		close(err[0]);
+		/* Wait for the go (a byte) or for the parent to give up (EOF). */
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(err[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(err[1]);
+	*ret_pid = pid;
+	*ret_release = go[1];
+	*ret_errpipe = err[0];
+	return 0;
+}
+
+static void record_status(const struct record *rec, uint64_t elapsed_ns, bool final)
+{
+	struct collector_stats st;
+
+	if (collector__stats(rec->collector, &st) < 0)
+		return;
+	fprintf(stderr, "\rhearth: %.1f s, %" PRIu64 " samples, %" PRIu64 " lost\033[K%s",
+		elapsed_ns / 1e9, st.samples, st.lost, final ? "\n" : "");
+}
+
+static const char *record_describe_target(char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (arg_command) {
+		for (char **a = arg_command; *a && n + 1 < size; a++)
+			n += snprintf(buf + n, size - n, "%s%s", a == arg_command ? "" : " ", *a);
+	} else {
+		n = snprintf(buf, size, "pid%s ", arg_nr_pids > 1 ? "s" : "");
+		for (int i = 0; i < arg_nr_pids && n + 1 < size; i++)
+			n += snprintf(buf + n, size - n, "%s%d", i ? "," : "", (int)arg_pids[i]);
+	}
+	if (n >= size && size > 4)
+		strcpy(buf + size - 4, "...");
+	return buf;
+}
+
+static void record_summary(const struct record *rec, const struct collector_stats *st,
+			   uint64_t elapsed_ns, const char *output)
+{
+	struct profile *p = collector__profile(rec->collector);
+	struct summary_entry top[5];
+	uint64_t total = profile__total(p);
+	int n = summary_top_self(p, top, ARRAY_SIZE(top));
+
+	fprintf(stderr, "hearth: %" PRIu64 " samples in %.1f s at %lu Hz, %" PRIu64 " lost, %" PRIu64
+			" of %" PRIu64 " frames unknown (%.1f%%)\n",
+		st->samples, elapsed_ns / 1e9, arg_rate, st->lost, st->unknown_frames, st->frames,
+		st->frames ? 100.0 * st->unknown_frames / st->frames : 0.0);
+	if (st->kstack_failed || st->ustack_failed || st->truncated || st->dropped || st->events_lost)
+		fprintf(stderr, "hearth: %" PRIu64 " kernel and %" PRIu64 " user stacks unreadable, %" PRIu64
+				" truncated, %" PRIu64 " dropped (profile full), %" PRIu64 " process events lost\n",
+			st->kstack_failed, st->ustack_failed, st->truncated, st->dropped, st->events_lost);
+	if (n > 0) {
+		fprintf(stderr, "hearth: top functions by self time:\n");
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, "  %5.1f%%  %s\n", total ? 100.0 * top[i].self / total : 0.0, top[i].name);
+	}
+	fprintf(stderr, "hearth: wrote %s (%s)\n", output, arg_format->name);
+}
+
+/* The main loop: returns when recording should end. */
+static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *ret_interrupted)
+{
+	bool tty = isatty(STDERR_FILENO);
+	uint64_t last_status = 0;
+
+	*ret_interrupted = false;
+	for (;;) {
+		struct epoll_event evs[16];
+		uint64_t now = time_now_ns();
+		int timeout = RECORD_POLL_MS, n, r;
+
+		if (arg_duration_ns && now - start_ns >= arg_duration_ns)
+			return 0;
+		if (arg_duration_ns && (arg_duration_ns - (now - start_ns)) / 1000000 < (uint64_t)timeout)
+			timeout = (int)((arg_duration_ns - (now - start_ns)) / 1000000) + 1;
+		if (rec->nr_watched && rec->nr_live == 0)
+			return 0;
+		n = epoll_wait(rec->epfd, evs, ARRAY_SIZE(evs), timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		/* Samples wake us in batches; drain on every pass so nothing waits long. */
+		r = collector__drain(rec->collector);
+		if (r < 0)
+			return r;
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag == 1) {
+				struct signalfd_siginfo si;
+
+				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				/* A signal sent to us alone (not by the terminal) goes on to the command. */
+				if (rec->child > 0 && si.ssi_code == SI_USER && (pid_t)si.ssi_pid != rec->child)
+					kill(rec->child, (int)si.ssi_signo);
+				*ret_interrupted = true;
+				return 0;
+			}
+			if (tag >= 2 && tag - 2 < rec->nr_watched) {
+				struct watched *w = &rec->watched[tag - 2];
+
+				if (!w->exited) {
+					w->exited = true;
+					rec->nr_live--;
+					epoll_ctl(rec->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
+					log_debug("process %d exited", (int)w->pid);
+				}
+			}
+		}
+		now = time_now_ns();
+		if (tty && now - last_status >= 250000000ull) {
+			record_status(rec, now - start_ns, false);
+			last_status = now;
+		}
+	}
+}
+
+/* Wait for the command after recording; a second Ctrl-C kills it. */
+static void record_reap_child(struct record *rec, int sigfd)
+{
+	if (rec->child <= 0 || rec->child_reaped)
+		return;
+	for (;;) {
+		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		pid_t r = waitpid(rec->child, &rec->child_status, WNOHANG);
+
+		if (r == rec->child) {
+			rec->child_reaped = true;
+			return;
+		}
+		if (r < 0)
+			return;
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		if (read(sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
+			kill(rec->child, SIGKILL);
+			waitpid(rec->child, &rec->child_status, 0);
+			rec->child_reaped = true;
+			return;
+		}
+	}
+}
+
+int verb_record(int argc, char **argv)
+{
+	_cleanup_(collector__freep) struct collector *collector = NULL;
+	_cleanup_free_ char *tmp_path = NULL;
+	_cleanup_close_ int sigfd = -1, epfd = -1, release = -1, errpipe = -1;
+	static struct record rec;
+	struct collector_options co = {};
+	struct collector_stats st;
+	struct epoll_event ev;
+	struct profile_info *info;
+	struct export_options eo = { .program_version = HEARTH_VERSION };
+	FILE *out = NULL;
+	sigset_t mask;
+	uint64_t start_ns, elapsed;
+	struct timespec wall;
+	bool interrupted = false;
+	char target[512];
+	int r, ret = EXIT_FAILURE_RUN;
+
+	r = record_parse_args(argc, argv);
+	if (r > 0)
+		return EXIT_OK;
+	if (r < 0)
+		return EXIT_USAGE;
+	log_set_level(arg_verbose >= 2 ? LOG_LEVEL_TRACE : arg_verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	libbpf_set_print(libbpf_print);
+
+	if (!record_has_privileges()) {
+		log_error("permission denied: recording needs root, or CAP_BPF and CAP_PERFMON "
+			  "(and CAP_SYS_PTRACE for other users' processes)");
+		return EXIT_FAILURE_RUN;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
+		log_error("kernel BTF not found (/sys/kernel/btf/vmlinux): Hearth needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return EXIT_FAILURE_RUN;
+	}
+	for (int i = 0; i < arg_nr_pids; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d", (int)arg_pids[i]);
+		if (access(path, F_OK) < 0) {
+			log_error("cannot attach to pid %d: no such process", (int)arg_pids[i]);
+			return EXIT_FAILURE_RUN;
+		}
+	}
+	r = record_open_output(&tmp_path, &out);
+	if (r < 0) {
+		log_error("cannot write %s: %s", arg_output, strerror(-r));
+		return EXIT_FAILURE_RUN;
+	}
+
+	/* Signals arrive through a signalfd; the command gets its mask back before exec. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sigfd < 0 || epfd < 0) {
+		log_error("cannot set up the event loop: %m");
+		goto out_unlink;
+	}
+	rec.epfd = epfd;
+
+	co.rate_hz = (unsigned int)arg_rate;
+	co.kernel = arg_kernel;
+	co.thread_roots = arg_threads;
+	co.process_roots = arg_nr_pids > 1 || arg_subprocesses;
+	co.follow_children = arg_subprocesses;
+	co.on_new_process = record_on_new_process;
+	co.ctx = &rec;
+	r = collector__new(&co, &collector);
+	if (r < 0) {
+		if (r == -EPERM)
+			log_error("cannot load the BPF sampler: permission denied (needs root, or CAP_BPF and CAP_PERFMON)");
+		else if (r == -ENOENT)
+			log_error("cannot load the BPF sampler: kernel BTF not found (/sys/kernel/btf/vmlinux)");
+		else if (r == -EACCES)
+			log_error("cannot load the BPF sampler: the kernel's verifier rejected it (run with -vv for its log)");
+		else
+			log_error("cannot load the BPF sampler: %s (run with -vv for the verifier log)", strerror(-r));
+		goto out_unlink;
+	}
+	rec.collector = collector;
+
+	if (arg_command) {
+		r = record_spawn(arg_command, &rec.child, &release, &errpipe);
+		if (r < 0) {
+			log_error("cannot start %s: %s", arg_command[0], strerror(-r));
+			goto out_unlink;
+		}
+		arg_pids[0] = rec.child;
+		arg_nr_pids = 1;
+	}
+	for (int i = 0; i < arg_nr_pids; i++) {
+		r = collector__add_pid(collector, arg_pids[i]);
+		if (r < 0) {
+			log_error("cannot attach to pid %d: %s", (int)arg_pids[i],
+				  r == -ESRCH ? "no such process" : strerror(-r));
+			goto out_kill;
+		}
+		r = record_watch(&rec, arg_pids[i]);
+		if (r < 0) {
+			log_error("cannot attach to pid %d: %s", (int)arg_pids[i],
+				  r == -ESRCH ? "no such process" : strerror(-r));
+			goto out_kill;
+		}
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 0 };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, collector__fd(collector), &ev) < 0 ||
+	    (ev.data.u64 = 1, epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) < 0)) {
+		log_error("cannot set up the event loop: %m");
+		goto out_kill;
+	}
+	r = collector__start(collector);
+	if (r < 0) {
+		log_error("cannot open perf events: %s", strerror(-r));
+		goto out_kill;
+	}
+	clock_gettime(CLOCK_REALTIME, &wall);
+	start_ns = time_now_ns();
+	if (arg_command) {
+		int e = 0;
+
+		if (write(release, "x", 1) != 1) {
+			log_error("cannot start %s: %m", arg_command[0]);
+			goto out_kill;
+		}
+		release = safe_close(release);
+		/* The error pipe closes on a successful exec, or carries exec's errno. */
+		if (read(errpipe, &e, sizeof(e)) == sizeof(e)) {
+			log_error("cannot run %s: %s", arg_command[0], strerror(e));
+			waitpid(rec.child, NULL, 0);
+			goto out_unlink;
+		}
+	}
+	log_debug("recording %s at %lu Hz", record_describe_target(target, sizeof(target)), arg_rate);
+
+	r = record_loop(&rec, sigfd, start_ns, &interrupted);
+	elapsed = time_now_ns() - start_ns;
+	collector__stop(collector);
+	if (r < 0)
+		log_error("recording stopped early: %s", strerror(-r));
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "\r\033[K");
+
+	if (collector__stats(collector, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	info = profile__info(collector__profile(collector));
+	info->time_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
+	info->duration_ns = elapsed;
+	info->rate_hz = (uint32_t)arg_rate;
+	info->period_ns = 1000000000ull / arg_rate;
+	info->lost_samples = st.lost;
+	info->unknown_frames = st.unknown_frames;
+	if (profile__set_target(collector__profile(collector),
+				record_describe_target(target, sizeof(target))) < 0)
+		goto out_unlink;
+	eo.per_thread = arg_threads;
+	r = arg_format->write(collector__profile(collector), &eo, out);
+	if (r == 0 && fflush(out) != 0)
+		r = -errno;
+	if (out != stdout) {
+		if (fclose(out) != 0 && r == 0)
+			r = -errno;
+		out = NULL;
+	}
+	if (r < 0) {
+		log_error("cannot write %s: %s", arg_output, strerror(-r));
+		goto out_unlink;
+	}
+	if (tmp_path && rename(tmp_path, arg_output) < 0) {
+		log_error("cannot write %s: %m", arg_output);
+		goto out_unlink;
+	}
+	tmp_path = mfree(tmp_path);
+	if (st.samples == 0)
+		log_warn("no samples: the target%s did not run on a CPU while recording",
+			 arg_nr_pids > 1 ? "s" : "");
+	if (isatty(STDERR_FILENO) || arg_verbose)
+		record_summary(&rec, &st, elapsed, strcmp(arg_output, "-") ? arg_output : "stdout");
+	else if (st.lost)
+		log_warn("%" PRIu64 " samples lost", st.lost);
+	ret = EXIT_OK;
+
+	record_reap_child(&rec, sigfd);
+	if (rec.child_reaped) {
+		if (WIFEXITED(rec.child_status) && WEXITSTATUS(rec.child_status))
+			log_warn("%s exited with status %d", arg_command[0], WEXITSTATUS(rec.child_status));
+		else if (WIFSIGNALED(rec.child_status))
+			log_warn("%s was killed by signal %d (%s)", arg_command[0],
+				 WTERMSIG(rec.child_status), strsignal(WTERMSIG(rec.child_status)));
+		else if (isatty(STDERR_FILENO) || arg_verbose)
+			fprintf(stderr, "hearth: %s exited with status 0\n", arg_command[0]);
+	}
+	(void)interrupted;
+	goto out;
+
+out_kill:
+	if (rec.child > 0) {
+		kill(rec.child, SIGKILL);
+		waitpid(rec.child, NULL, 0);
+	}
+out_unlink:
+	if (out && out != stdout)
+		fclose(out);
+	if (tmp_path)
+		unlink(tmp_path);
+out:
+	for (size_t i = 0; i < rec.nr_watched; i++)
+		close(rec.watched[i].pidfd);
+	return ret;
+}

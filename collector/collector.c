@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+#include "collector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "intern.h"
+#include "ksyms.h"
+#include "log.h"
+#include "process.h"
+#include "sampler.h"
+#include "symcache.h"
+
+#define COLLECTOR_MAX_PROCESSES 65536
+#define COLLECTOR_SYMCACHE_FILES 1024
+#define COLLECTOR_KERNEL_CACHE_MAX 262144
+
+struct collector {
+	struct collector_options opts;
+	struct sampler *sampler;
+	struct profile *profile;
+	struct symcache *symcache;
+	struct ksyms *ksyms;
+	int ksyms_error;
+	uint32_t kernel_mapping;
+	struct intern *kernel_cache; /* key: kernel address */
+	uint32_t *kernel_frames;
+	struct intern *pids;         /* key: pid_t; id indexes processes */
+	struct process **processes;
+	struct collector_stats stats;
+	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + 4]; /* scratch stack, leaf first */
+};
+
+static int collector_record(void *ctx, const void *data, size_t size);
+
+int collector__new(const struct collector_options *o, struct collector **ret)
+{
+	_cleanup_(collector__freep) struct collector *c = calloc(1, sizeof(*c));
+	struct sampler_options so = {
+		.rate_hz = o->rate_hz,
+		.kernel_stacks = o->kernel,
+		.user_stacks = true,
+		.ring_bytes = o->ring_bytes,
+	};
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->opts = *o;
+	if ((r = profile__new(&c->profile)) < 0 ||
+	    (r = symcache__new(COLLECTOR_SYMCACHE_FILES, &c->symcache)) < 0 ||
+	    (r = intern__new(COLLECTOR_MAX_PROCESSES, &c->pids)) < 0)
+		return r;
+	c->processes = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->processes));
+	if (!c->processes)
+		return -ENOMEM;
+	r = sampler__new(&so, collector_record, c, &c->sampler);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+struct collector *collector__free(struct collector *c)
+{
+	if (!c)
+		return NULL;
+	sampler__free(c->sampler);
+	if (c->processes && c->pids)
+		for (size_t i = 0; i < intern__count(c->pids); i++)
+			process__free(c->processes[i]);
+	free(c->processes);
+	intern__free(c->pids);
+	intern__free(c->kernel_cache);
+	free(c->kernel_frames);
+	ksyms__free(c->ksyms);
+	symcache__free(c->symcache);
+	profile__free(c->profile);
+	free(c);
+	return NULL;
+}
+
+struct profile *collector__profile(struct collector *c)
+{
+	return c->profile;
+}
+
+int collector__fd(const struct collector *c)
+{
+	return sampler__epoll_fd(c->sampler);
+}
+
+/* The process entry of @pid, created (maps read) on first sight. */
+static int collector_process(struct collector *c, pid_t pid, bool reset, struct process **ret)
+{
+	int64_t id;
+	int added, r;
+
+	id = intern__add(c->pids, &pid, sizeof(pid), &added);
+	if (id < 0)
+		return (int)id;
+	if (added) {
+		r = process__new(pid, &c->processes[id]);
+		if (r < 0) {
+			c->processes[id] = NULL;
+			return r;
+		}
+		c->stats.processes++;
+	} else if (!c->processes[id]) {
+		return -ESRCH;
+	} else if (reset) {
+		process__reset(c->processes[id]);
+	}
+	*ret = c->processes[id];
+	return 0;
+}
+
+int collector__add_pid(struct collector *c, pid_t pid)
+{
+	struct process *p;
+	uint32_t flags = c->opts.follow_children ? HEARTH_TARGET_FOLLOW_CHILDREN : 0;
+	char path[32];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (access(path, F_OK) < 0)
+		return -ESRCH;
+	r = sampler__add_target(c->sampler, pid, flags);
+	if (r < 0)
+		return r;
+	r = collector_process(c, pid, true, &p);
+	if (r < 0)
+		return r;
+	/* It may have exited between the check and the map update. */
+	if (access(path, F_OK) < 0)
+		return -ESRCH;
+	return 0;
+}
+
+int collector__start(struct collector *c)
+{
+	int r = sampler__start(c->sampler);
+
+	return r < 0 ? r : 0;
+}
+
+void collector__stop(struct collector *c)
+{
+	sampler__stop(c->sampler);
+	collector__drain(c);
+}
+
+int collector__drain(struct collector *c)
+{
+	return sampler__drain(c->sampler);
+}
+
+static int collector_kernel_frame(struct collector *c, uint64_t addr, uint32_t *ret)
+{
+	struct profile_frame f = { .kind = PROFILE_FRAME_KERNEL, .address = addr };
+	const char *name = NULL, *module = NULL;
+	char buf[256];
+	int64_t id;
+	int r;
+
+	if (!c->kernel_cache) {
+		if ((r = intern__new(COLLECTOR_KERNEL_CACHE_MAX, &c->kernel_cache)) < 0)
+			return r;
+		c->kernel_frames = malloc(COLLECTOR_KERNEL_CACHE_MAX * sizeof(*c->kernel_frames));
+		if (!c->kernel_frames)
+			return -ENOMEM;
+	}
+	id = intern__find(c->kernel_cache, &addr, sizeof(addr));
+	if (id >= 0) {
+		*ret = c->kernel_frames[id];
+		return 0;
+	}
+	if (!c->ksyms && !c->ksyms_error) {
+		c->ksyms_error = ksyms__load("/proc/kallsyms", &c->ksyms);
+		if (c->ksyms_error < 0)
+			log_debug("cannot read /proc/kallsyms: %s", strerror(-c->ksyms_error));
+	}
+	if (!c->kernel_mapping) {
+		struct profile_mapping m = { .start = 0, .limit = UINT64_MAX };
+
+		id = profile__intern(c->profile, "[kernel.kallsyms]");
+		if (id < 0)
+			return (int)id;
+		m.file = (uint32_t)id;
+		id = profile__add_mapping(c->profile, &m);
+		if (id < 0)
+			return (int)id;
+		c->kernel_mapping = (uint32_t)id;
+	}
+	f.mapping = c->kernel_mapping;
+	if (c->ksyms)
+		name = ksyms__lookup(c->ksyms, addr, &module);
+	if (name && module && *module) {
+		snprintf(buf, sizeof(buf), "%s [%s]", name, module);
+		name = buf;
+	} else if (!name) {
+		snprintf(buf, sizeof(buf), "[kernel]+0x%llx", (unsigned long long)addr);
+		name = buf;
+		f.unknown = 1;
+	}
+	id = profile__intern(c->profile, name);
+	if (id < 0)
+		return (int)id;
+	f.name = (uint32_t)id;
+	id = profile__add_frame(c->profile, &f);
+	if (id < 0)
+		return (int)id;
+	*ret = (uint32_t)id;
+	r = (int)intern__add(c->kernel_cache, &addr, sizeof(addr), NULL);
+	if (r >= 0)
+		c->kernel_frames[r] = *ret;
+	return 0;
+}
+
+static int collector_special_frame(struct collector *c, enum profile_frame_kind kind,
+				   const char *name, uint32_t *ret)
+{
+	struct profile_frame f = { .kind = kind };
+	int64_t id = profile__intern(c->profile, name);
+
+	if (id < 0)
+		return (int)id;
+	f.name = (uint32_t)id;
+	id = profile__add_frame(c->profile, &f);
+	if (id < 0)
+		return (int)id;
+	*ret = (uint32_t)id;
+	return 0;
+}
+
+static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
+{
+	const __u64 *ips = (const __u64 *)(s + 1);
+	size_t nk = s->kernel_bytes / 8, nu = s->user_bytes / 8, n = 0;
+	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
+	struct process *p;
+	char name[64];
+	int64_t id;
+	int r;
+
+	if (s->kernel_bytes % 8 || s->user_bytes % 8 || nk > HEARTH_MAX_STACK_DEPTH ||
+	    nu > HEARTH_MAX_STACK_DEPTH || sizeof(*s) + s->kernel_bytes + s->user_bytes > size) {
+		c->stats.malformed++;
+		return 0;
+	}
+	c->stats.kstack_failed += !!(s->flags & HEARTH_SAMPLE_KSTACK_FAILED);
+	c->stats.ustack_failed += !!(s->flags & HEARTH_SAMPLE_USTACK_FAILED);
+
+	r = collector_process(c, s->pid, false, &p);
+	if (r < 0 && r != -ESRCH)
+		return r;
+	if (r == -ESRCH)
+		p = NULL;
+
+	for (size_t i = 0; i < nk && c->opts.kernel; i++) {
+		/* Past the first, kernel addresses are return addresses: look up the call. */
+		r = collector_kernel_frame(c, ips[i] - (i ? 1 : 0), &c->frames[n]);
+		if (r < 0)
+			goto full;
+		n++;
+	}
+	for (size_t i = 0; i < nu; i++) {
+		/* The first user address is where it ran, unless we came from the kernel. */
+		uint64_t addr = ips[nk + i] - (i || nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL) ? 1 : 0);
+
+		if (p)
+			r = process__symbolize(p, c->symcache, c->profile, addr, &c->frames[n]);
+		else
+			r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[unknown]", &c->frames[n]);
+		if (r < 0)
+			goto full;
+		n++;
+	}
+	if (nu == HEARTH_MAX_STACK_DEPTH) {
+		c->stats.truncated++;
+		if ((r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[truncated]", &c->frames[n++])) < 0)
+			goto full;
+	}
+	if (n == 0 && (r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[no stack]", &c->frames[n++])) < 0)
+		goto full;
+	for (size_t i = 0; i < n; i++) {
+		const struct profile_frame *f = profile__frame(c->profile, c->frames[i]);
+
+		c->stats.unknown_frames += f->unknown;
+	}
+	c->stats.frames += n;
+
+	id = profile__intern_len(c->profile, s->process_comm, strnlen(s->process_comm, HEARTH_COMM_LEN));
+	if (id < 0)
+		goto full_id;
+	key.comm = (uint32_t)id;
+	id = profile__intern_len(c->profile, s->comm, strnlen(s->comm, HEARTH_COMM_LEN));
+	if (id < 0)
+		goto full_id;
+	key.thread_name = (uint32_t)id;
+	if (c->opts.thread_roots) {
+		snprintf(name, sizeof(name), "%s (tid %u)", profile__str(c->profile, key.thread_name), s->tid);
+		if ((r = collector_special_frame(c, PROFILE_FRAME_THREAD, name, &c->frames[n++])) < 0)
+			goto full;
+	}
+	if (c->opts.process_roots) {
+		snprintf(name, sizeof(name), "%s (pid %u)", profile__str(c->profile, key.comm), s->pid);
+		if ((r = collector_special_frame(c, PROFILE_FRAME_PROCESS, name, &c->frames[n++])) < 0)
+			goto full;
+	}
+	id = profile__add_stack(c->profile, c->frames, n);
+	if (id < 0)
+		goto full_id;
+	key.stack = (uint32_t)id;
+	r = profile__add_sample(c->profile, &key, 1);
+	if (r < 0)
+		goto full;
+	c->stats.samples++;
+	return 0;
+full_id:
+	r = (int)id;
+full:
+	/* A full profile drops the sample but keeps the recording going; anything else is fatal. */
+	if (r == -E2BIG) {
+		c->stats.dropped++;
+		return 0;
+	}
+	return r;
+}
+
+static int collector_record(void *ctx, const void *data, size_t size)
+{
+	struct collector *c = ctx;
+	const struct hearth_event_header *h = data;
+	struct process *p;
+
+	if (size < sizeof(*h) || h->size > size) {
+		c->stats.malformed++;
+		return 0;
+	}
+	switch (h->type) {
+	case HEARTH_EVENT_SAMPLE:
+		if (size < sizeof(struct hearth_sample)) {
+			c->stats.malformed++;
+			return 0;
+		}
+		return collector_sample(c, data, size);
+	case HEARTH_EVENT_FORK:
+	case HEARTH_EVENT_EXEC: {
+		const struct hearth_task_event *e = data;
+
+		if (size < sizeof(*e)) {
+			c->stats.malformed++;
+			return 0;
+		}
+		/* Read the maps now: a short-lived child may be gone by its first sample. */
+		if (collector_process(c, e->pid, true, &p) == 0 && h->type == HEARTH_EVENT_FORK &&
+		    c->opts.on_new_process)
+			c->opts.on_new_process(c->opts.ctx, e->pid);
+		return 0;
+	}
+	default:
+		c->stats.malformed++;
+		return 0;
+	}
+}
+
+int collector__stats(struct collector *c, struct collector_stats *ret)
+{
+	uint64_t counters[HEARTH_COUNTER_MAX];
+	int r;
+
+	r = sampler__counters(c->sampler, counters);
+	if (r < 0)
+		return r;
+	c->stats.lost = counters[HEARTH_COUNTER_LOST_RINGBUF];
+	c->stats.events_lost = counters[HEARTH_COUNTER_EVENTS_LOST];
+	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
+		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;
+	*ret = c->stats;
+	return 0;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The collector: drains the sampler's records, symbolizes their stacks and
+ * aggregates them into a profile. Shared by `hearth record` and the daemon.
+ */
+#ifndef HEARTH_COLLECTOR_H
+#define HEARTH_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile.h"
+
+struct collector;
+
+struct collector_options {
+	unsigned int rate_hz;
+	bool kernel;          /* kernel frames on top of the user stack */
+	bool thread_roots;    /* a root frame per thread */
+	bool process_roots;   /* a root frame per process */
+	bool follow_children; /* targets' new child processes become targets */
+	size_t ring_bytes;    /* BPF ring buffer size, 0 = default */
+	/* Called when a new process becomes a target through a fork (may be NULL). */
+	void (*on_new_process)(void *ctx, pid_t pid);
+	void *ctx;
+};
+
+struct collector_stats {
+	uint64_t samples;        /* samples aggregated into the profile */
+	uint64_t lost;           /* samples the BPF side could not deliver */
+	uint64_t events_lost;    /* fork/exec notices lost */
+	uint64_t kstack_failed;  /* kernel stacks that could not be read */
+	uint64_t ustack_failed;  /* user stacks that could not be read */
+	uint64_t truncated;      /* stacks deeper than the maximum depth */
+	uint64_t frames;         /* frames aggregated */
+	uint64_t unknown_frames; /* of those, frames without a symbol */
+	uint64_t dropped;        /* samples the profile had no room for */
+	uint64_t malformed;      /* records that failed validation */
+	uint64_t processes;      /* processes seen */
+	uint64_t bpf_run_time_ns; /* BPF program time, when kernel.bpf_stats_enabled=1 */
+	uint64_t bpf_run_cnt;
+};
+
+/* Load the BPF program. -EPERM without privileges, -ENOENT without BTF, or -errno. */
+int collector__new(const struct collector_options *o, struct collector **ret);
+struct collector *collector__free(struct collector *c);
+static inline void collector__freep(struct collector **c)
+{
+	collector__free(*c);
+}
+
+/* Make @pid a target and read its mappings now. -ESRCH if it does not exist. */
+int collector__add_pid(struct collector *c, pid_t pid);
+
+/* Start sampling (perf events on). Returns 0 or -errno. */
+int collector__start(struct collector *c);
+
+/* Stop sampling and drain what is left in the ring buffer. */
+void collector__stop(struct collector *c);
+
+/* The fd to poll for records; call collector__drain() when readable (or on a timer). */
+int collector__fd(const struct collector *c);
+
+/* Process every waiting record. Returns the number of records or -errno. */
+int collector__drain(struct collector *c);
+
+int collector__stats(struct collector *c, struct collector_stats *ret);
+
+/* The profile built so far; owned by the collector. */
+struct profile *collector__profile(struct collector *c);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What we know of one target process: its mappings, read as soon as it is
+ * first seen and kept after it exits, and a cache from instruction address to
+ * profile frame, so a warm sample costs a hash lookup per frame.
+ */
+#ifndef HEARTH_PROCESS_H
+#define HEARTH_PROCESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile.h"
+#include "symcache.h"
+
+struct process;
+
+/* Counters of one process's symbolization. */
+struct process_stats {
+	uint64_t lookups;      /* addresses resolved (cache misses) */
+	uint64_t unknown;      /* of those, left without a symbol */
+	uint64_t map_reloads;  /* times /proc/PID/maps was read again */
+};
+
+/* Start tracking @pid and read its mappings now. -ESRCH if it is gone already. */
+int process__new(pid_t pid, struct process **ret);
+struct process *process__free(struct process *p);
+
+pid_t process__pid(const struct process *p);
+
+/* The process called exec: forget its mappings and read them again. */
+int process__reset(struct process *p);
+
+/*
+ * The profile frame of user address @addr (for callers, pass the return
+ * address minus one). Never fails for lack of a symbol: an unnamed address
+ * becomes "module+0xoffset" or "[unknown]". Returns 0 or -errno (profile full).
+ */
+int process__symbolize(struct process *p, struct symcache *c, struct profile *prof, uint64_t addr,
+		       uint32_t *ret_frame);
+
+void process__stats(const struct process *p, struct process_stats *ret);
+
+#endif

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+#include "procmaps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#define PROCMAPS_MAX_TEXT (64u << 20)
+
+int read_proc_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+
+		if (len + 4096 + 1 > cap) {
+			size_t c = cap ? cap * 2 : 16384;
+			char *b;
+
+			if (c > max + 1)
+				c = max + 1;
+			if (c <= len + 1)
+				return -E2BIG;
+			b = realloc(buf, c);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+			cap = c;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+struct procmaps *procmaps__free(struct procmaps *m)
+{
+	if (!m)
+		return NULL;
+	free(m->maps);
+	free(m->text);
+	free(m);
+	return NULL;
+}
+
+/* Parse one line in place; the path is NUL-terminated inside @line. */
+static int procmaps_parse_line(char *line, struct procmap *ret)
+{
+	struct procmap m = { .path = "" };
+	char perms[5] = "";
+	unsigned long long start, end, offset, inode;
+	unsigned int major, minor;
+	int pos = 0;
+	char *path;
+
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, perms, &offset, &major,
+		   &minor, &inode, &pos) < 7 || pos == 0)
+		return -EPROTO;
+	if (end < start || strlen(perms) != 4)
+		return -EPROTO;
+	m.start = start;
+	m.end = end;
+	m.offset = offset;
+	m.dev_major = major;
+	m.dev_minor = minor;
+	m.inode = inode;
+	m.prot = (perms[0] == 'r' ? PROCMAP_READ : 0) | (perms[1] == 'w' ? PROCMAP_WRITE : 0) |
+		 (perms[2] == 'x' ? PROCMAP_EXEC : 0) | (perms[3] == 's' ? PROCMAP_SHARED : 0);
+	path = line + pos;
+	while (*path == ' ')
+		path++;
+	if (*path) {
+		size_t n = strlen(path);
+		static const char deleted[] = " (deleted)";
+
+		if (n > sizeof(deleted) - 1 && !strcmp(path + n - (sizeof(deleted) - 1), deleted)) {
+			path[n - (sizeof(deleted) - 1)] = '\0';
+			m.deleted = true;
+		}
+		m.path = path;
+	}
+	*ret = m;
+	return 0;
+}
+
+int procmaps__parse(const char *text, size_t len, struct procmaps **ret)
+{
+	_cleanup_(procmaps__freep) struct procmaps *m = calloc(1, sizeof(*m));
+	size_t nr_lines = 0;
+	char *line, *save = NULL;
+
+	if (!m)
+		return -ENOMEM;
+	m->text = malloc(len + 1);
+	if (!m->text)
+		return -ENOMEM;
+	memcpy(m->text, text, len);
+	m->text[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		nr_lines += text[i] == '\n';
+	nr_lines++;
+	if (nr_lines > PROCMAPS_MAX_ENTRIES + 1)
+		return -E2BIG;
+	m->maps = calloc(nr_lines, sizeof(*m->maps));
+	if (!m->maps)
+		return -ENOMEM;
+	for (line = strtok_r(m->text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		int r = procmaps_parse_line(line, &m->maps[m->nr]);
+
+		if (r < 0)
+			return r;
+		/* The kernel lists mappings in address order; refuse anything else. */
+		if (m->nr && m->maps[m->nr].start < m->maps[m->nr - 1].end)
+			return -EPROTO;
+		m->nr++;
+	}
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+int procmaps__read(pid_t pid, struct procmaps **ret)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[64];
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	r = read_proc_file(path, PROCMAPS_MAX_TEXT, &text, &len);
+	if (r == -ENOENT)
+		return -ESRCH;
+	if (r < 0)
+		return r;
+	return procmaps__parse(text, len, ret);
+}
+
+const struct procmap *procmaps__find(const struct procmaps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < m->maps[mid].start)
+			hi = mid;
+		else if (addr >= m->maps[mid].end)
+			lo = mid + 1;
+		else
+			return &m->maps[mid];
+	}
+	return NULL;
+}
+
+bool procmap__is_file(const struct procmap *m)
+{
+	return m->path[0] == '/' && m->inode != 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The BPF sampler: loads sampler.bpf.c, opens one cpu-clock perf event per
+ * online CPU running it, and hands each ring-buffer record to a callback.
+ * This file alone owns the skeleton.
+ */
+#ifndef HEARTH_SAMPLER_H
+#define HEARTH_SAMPLER_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bpf/sampler.h"
+
+struct sampler;
+
+struct sampler_options {
+	unsigned int rate_hz;
+	bool kernel_stacks;
+	bool user_stacks;
+	size_t ring_bytes; /* power of two, at least a page; 0 = default */
+};
+
+/* Called for each record; @data is only valid during the call. Non-zero stops the drain. */
+typedef int (*sampler_record_fn)(void *ctx, const void *data, size_t size);
+
+/*
+ * Open and load the BPF program (it samples nothing until sampler__start()).
+ * Returns 0, -EPERM without the privileges, -ENOENT without kernel BTF, or -errno.
+ */
+int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ctx,
+		 struct sampler **ret);
+
+/* Detach everything and free; accepts NULL, returns NULL. */
+struct sampler *sampler__free(struct sampler *s);
+
+/* Sample target @pid (every thread, now and later); @flags: enum hearth_target_flags. */
+int sampler__add_target(struct sampler *s, pid_t pid, uint32_t flags);
+int sampler__remove_target(struct sampler *s, pid_t pid);
+
+/* Open the perf events and attach the program. Returns the number of CPUs or -errno. */
+int sampler__start(struct sampler *s);
+
+/* Close the perf events; records already in the ring buffer can still be drained. */
+void sampler__stop(struct sampler *s);
+
+/* An fd that polls readable when records are waiting (the reader is woken in batches). */
+int sampler__epoll_fd(const struct sampler *s);
+
+/* Hand every waiting record to the callback. Returns how many, or -errno. */
+int sampler__drain(struct sampler *s);
+
+/* Sum the per-CPU counters into @ret (HEARTH_COUNTER_MAX entries). */
+int sampler__counters(const struct sampler *s, uint64_t *ret);
+
+/*
+ * Run time and run count of the sampling program, kept by the kernel while
+ * kernel.bpf_stats_enabled is 1. Returns 0 or -errno.
+ */
+int sampler__prog_stats(const struct sampler *s, uint64_t *ret_run_time_ns, uint64_t *ret_run_cnt);
+
+#endif
