@@ -234,6 +234,13 @@ static int elfsym_read_symbols(struct elfsym *e, Elf *elf, Elf_Scn *scn)
 		}
 		s = &e->syms[e->nr_syms];
 		r = elfsym_add_name(e, name, &s->name);
+		/* "clock_gettime@@GLIBC_2.17": the version is noise in a profile. */
+		if (r == 0) {
+			char *at = strchr(e->names + s->name, '@');
+
+			if (at && at != e->names + s->name)
+				*at = '\0';
+		}
 		if (r < 0)
 			return r;
 		s->addr = sym.st_value;
