@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: MIT
+/*
+ * An interactive flame graph in one self-contained SVG file: the stacks of all
+ * samples merged into a tree, root at the bottom, each frame as wide as its
+ * share of the samples. A small embedded script zooms into a clicked frame,
+ * searches frame names and shows details of the frame under the mouse; the
+ * picture reads the same without it.
+ *
+ * Siblings are merged by label and kind and sorted by label, so the same
+ * profile always gives the same bytes. Frames narrower than SVG_MIN_WIDTH are
+ * not drawn; when the rest would still be more than SVG_MAX_ELEMENTS elements
+ * (or about SVG_MAX_BYTES), only the widest are. The children of a frame that
+ * are not drawn become one "[N narrow frames]" block after their drawn
+ * siblings, if that block is wide enough.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "export.h"
+#include "intern.h"
+
+#define SVG_WIDTH 1200
+#define SVG_XPAD 10
+#define SVG_CHART_WIDTH (SVG_WIDTH - 2 * SVG_XPAD)
+#define SVG_FRAME_HEIGHT 16
+#define SVG_TOP 80    /* title, subtitle, controls and legend above the frames */
+#define SVG_BOTTOM 32 /* the details line below them */
+#define SVG_FONT_SIZE 12
+/* Advance of one character of a 12px monospace font, rounded up so labels never overflow. */
+#define SVG_CHAR_WIDTH 7.3
+#define SVG_MIN_WIDTH 0.1 /* px */
+#define SVG_MAX_ELEMENTS 25000
+#define SVG_MAX_BYTES (6u << 20)
+#define SVG_LABEL_MAX 512
+
+struct svg_node {
+	uint64_t count;
+	uint32_t label;     /* id in svg_writer.labels */
+	uint32_t parent;
+	uint32_t first_kid; /* index into svg_writer.kids */
+	uint32_t nr_kids;
+	bool drawn;
+};
+
+/* A node is found by its parent and its label (which includes the kind). */
+struct svg_node_key {
+	uint32_t parent;
+	uint32_t label;
+};
+
+struct svg_writer {
+	const struct profile *p;
+	FILE *out;
+	struct intern *labels;  /* kind byte, then the label text */
+	struct intern *keys;    /* struct svg_node_key; id + 1 is the node id */
+	struct svg_node *nodes; /* [0] is the root, "all" */
+	size_t nr_nodes, cap_nodes;
+	uint32_t *kids;         /* children of each node, sorted, at first_kid */
+	uint32_t *frame_labels; /* frame id -> label id, UINT32_MAX until first seen */
+	uint64_t total;
+	double scale;           /* px per sample */
+	double min_count;       /* narrowest frame or block drawn, in samples */
+	unsigned int max_depth; /* deepest level drawn; the root is level 0 */
+	bool emit;              /* false while only counting what would be drawn */
+};
+
+/*
+ * Length of the UTF-8 sequence at @s if XML 1.0 may carry it, else 0 (control
+ * characters, bad or overlong sequences, surrogates, U+FFFE and U+FFFF).
+ */
+static size_t svg_char_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+		    (c == 0xef && s[1] == 0xbf && s[2] >= 0xbe))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* Characters in @s as svg_escape() writes them: each byte it cannot carry counts as one. */
+static size_t svg_text_len(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *c = (const unsigned char *)s; *c; n++) {
+		size_t len = svg_char_len(c);
+
+		c += len ? len : 1;
+	}
+	return n;
+}
+
+/*
+ * Write the first @max characters of @s as XML text or attribute value: markup
+ * characters escaped, bytes XML cannot carry replaced by '?'.
+ */
+static void svg_escape(FILE *out, const char *s, size_t max)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c && max; max--) {
+		size_t len = svg_char_len(c);
+
+		if (!len) {
+			fputc('?', out);
+			c++;
+			continue;
+		}
+		switch (*c) {
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '&': fputs("&amp;", out); break;
+		case '"': fputs("&quot;", out); break;
+		case '\'': fputs("&#39;", out); break;
+		default: fwrite(c, 1, len, out); break;
+		}
+		c += len;
+	}
+}
+
+/* Write @s, cut to @max characters with ".." when longer. */
+static void svg_escape_cut(FILE *out, const char *s, size_t max)
+{
+	if (max < 3 || svg_text_len(s) <= max) {
+		svg_escape(out, s, max);
+	} else {
+		svg_escape(out, s, max - 2);
+		fputs("..", out);
+	}
+}
+
+/* A non-negative number with two decimals, whatever the locale says. */
+static void svg_fixed(FILE *out, double v)
+{
+	unsigned long long c = v > 0 ? (unsigned long long)(v * 100 + 0.5) : 0;
+
+	fprintf(out, "%llu.%02llu", c / 100, c % 100);
+}
+
+/* The fill of a frame: its kind picks the hue, a hash of its name the shade. */
+static void svg_color(unsigned int kind, const char *name, unsigned int rgb[3])
+{
+	uint64_t h = hash_bytes(name, strlen(name));
+	unsigned int a = h & 0xff, b = (h >> 8) & 0xff, c = (h >> 16) & 0xff;
+
+	switch (kind) {
+	case PROFILE_FRAME_NATIVE: /* red to red-orange, so kernel orange stands apart */
+		rgb[0] = 205 + a % 50, rgb[1] = 45 + b % 80, rgb[2] = 30 + c % 40;
+		break;
+	case PROFILE_FRAME_KERNEL: /* orange to amber */
+		rgb[0] = 240 + a % 15, rgb[1] = 155 + b % 30, rgb[2] = c % 25;
+		break;
+	case PROFILE_FRAME_PYTHON: /* blue to aqua */
+		rgb[0] = 60 + a % 50, rgb[1] = 150 + b % 70, rgb[2] = 215 + c % 40;
+		break;
+	case PROFILE_FRAME_PROCESS:
+		rgb[0] = rgb[1] = rgb[2] = 165 + a % 15;
+		break;
+	case PROFILE_FRAME_THREAD:
+		rgb[0] = rgb[1] = rgb[2] = 185 + a % 15;
+		break;
+	default:
+		rgb[0] = rgb[1] = rgb[2] = 218;
+		break;
+	}
+}
+
+/* The label id of frame @frame (kind byte + label text), interned on first sight. */
+static int64_t svg_label(struct svg_writer *w, uint32_t frame)
+{
+	const struct profile_frame *f = profile__frame(w->p, frame);
+	char key[1 + SVG_LABEL_MAX];
+	int64_t id;
+
+	if (!f)
+		return -EINVAL;
+	if (w->frame_labels[frame] != UINT32_MAX)
+		return w->frame_labels[frame];
+	key[0] = (char)(f->kind < _PROFILE_FRAME_KIND_MAX ? f->kind : PROFILE_FRAME_SPECIAL);
+	profile__frame_label(w->p, f, key + 1, sizeof(key) - 1);
+	id = intern__add(w->labels, key, 1 + strlen(key + 1), NULL);
+	if (id >= 0)
+		w->frame_labels[frame] = (uint32_t)id;
+	return id;
+}
+
+/* The child of @parent labelled @label, added when new; returns its node id or -errno. */
+static int64_t svg_child(struct svg_writer *w, uint32_t parent, uint32_t label)
+{
+	struct svg_node_key key = { .parent = parent, .label = label };
+	int64_t id;
+	int added;
+
+	id = intern__add(w->keys, &key, sizeof(key), &added);
+	if (id < 0)
+		return id;
+	if (added) {
+		if (w->nr_nodes == w->cap_nodes) {
+			size_t cap = w->cap_nodes * 2;
+			struct svg_node *n = realloc(w->nodes, cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			w->nodes = n;
+			w->cap_nodes = cap;
+		}
+		/* Keys get dense ids in order, so a new key's node is the next one. */
+		w->nodes[w->nr_nodes++] = (struct svg_node){ .label = label, .parent = parent };
+	}
+	return id + 1;
+}
+
+/* Merge the stacks of all samples into the tree, root first. */
+static int svg_build(struct svg_writer *w)
+{
+	size_t nr_frames = profile__nr_frames(w->p), nr = profile__nr_samples(w->p);
+
+	w->frame_labels = malloc((nr_frames ? nr_frames : 1) * sizeof(*w->frame_labels));
+	w->cap_nodes = 256;
+	w->nodes = calloc(w->cap_nodes, sizeof(*w->nodes));
+	if (!w->frame_labels || !w->nodes)
+		return -ENOMEM;
+	memset(w->frame_labels, 0xff, (nr_frames ? nr_frames : 1) * sizeof(*w->frame_labels));
+	w->nodes[0].parent = UINT32_MAX;
+	w->nr_nodes = 1;
+	for (size_t i = 0; i < nr; i++) {
+		const struct profile_sample *s = profile__sample(w->p, i);
+		const uint32_t *stack;
+		uint32_t node = 0;
+		size_t depth = 0;
+
+		if (!s->count)
+			continue;
+		stack = profile__stack(w->p, s->stack, &depth);
+		if (!stack && depth)
+			return -EINVAL;
+		w->nodes[0].count += s->count;
+		for (size_t d = depth; d-- > 0;) {
+			int64_t label = svg_label(w, stack[d]), id;
+
+			if (label < 0)
+				return (int)label;
+			id = svg_child(w, node, (uint32_t)label);
+			if (id < 0)
+				return (int)id;
+			node = (uint32_t)id;
+			w->nodes[node].count += s->count;
+		}
+	}
+	w->total = w->nodes[0].count;
+	return 0;
+}
+
+/* Siblings in label order; same text, then by kind. */
+static int svg_kid_cmp(const void *a, const void *b, void *data)
+{
+	const struct svg_writer *w = data;
+	const char *x = intern__get(w->labels, w->nodes[*(const uint32_t *)a].label, NULL);
+	const char *y = intern__get(w->labels, w->nodes[*(const uint32_t *)b].label, NULL);
+	int r = strcmp(x + 1, y + 1);
+
+	return r ? r : (unsigned char)x[0] - (unsigned char)y[0];
+}
+
+/* Give each node its sorted list of children. */
+static int svg_link(struct svg_writer *w)
+{
+	uint32_t off = 0;
+
+	w->kids = malloc(w->nr_nodes * sizeof(*w->kids));
+	if (!w->kids)
+		return -ENOMEM;
+	for (size_t i = 1; i < w->nr_nodes; i++)
+		w->nodes[w->nodes[i].parent].nr_kids++;
+	for (size_t i = 0; i < w->nr_nodes; i++) {
+		w->nodes[i].first_kid = off;
+		off += w->nodes[i].nr_kids;
+		w->nodes[i].nr_kids = 0;
+	}
+	for (size_t i = 1; i < w->nr_nodes; i++) {
+		struct svg_node *parent = &w->nodes[w->nodes[i].parent];
+
+		w->kids[parent->first_kid + parent->nr_kids++] = (uint32_t)i;
+	}
+	for (size_t i = 0; i < w->nr_nodes; i++)
+		if (w->nodes[i].nr_kids > 1)
+			qsort_r(w->kids + w->nodes[i].first_kid, w->nodes[i].nr_kids,
+				sizeof(*w->kids), svg_kid_cmp, w);
+	return 0;
+}
+
+/* One frame: a group with the tooltip, the box and the label when it fits. */
+static void svg_frame(struct svg_writer *w, const char *name, unsigned int kind, unsigned int depth,
+		      uint64_t start, uint64_t count)
+{
+	double x = SVG_XPAD + (double)start * w->scale, width = (double)count * w->scale;
+	double room = (width - 6) / SVG_CHAR_WIDTH;
+	FILE *out = w->out;
+	unsigned int y, rgb[3];
+
+	if (!w->emit) {
+		if (depth > w->max_depth)
+			w->max_depth = depth;
+		return;
+	}
+	y = SVG_TOP + (w->max_depth - depth) * SVG_FRAME_HEIGHT;
+	svg_color(kind, name, rgb);
+	fputs("<g class=\"frame\" data-name=\"", out);
+	svg_escape(out, name, SIZE_MAX);
+	fprintf(out, "\" data-kind=\"%s\" data-samples=\"%llu\" data-x=\"%llu\" data-depth=\"%u\"><title>",
+		profile_frame_kind_to_string(kind), (unsigned long long)count,
+		(unsigned long long)start, depth);
+	svg_escape(out, name, SIZE_MAX);
+	fprintf(out, " (%llu sample%s, ", (unsigned long long)count, count == 1 ? "" : "s");
+	svg_fixed(out, 100.0 * (double)count / (double)w->total);
+	fputs("%)</title><rect x=\"", out);
+	svg_fixed(out, x);
+	fprintf(out, "\" y=\"%u\" width=\"", y);
+	svg_fixed(out, width);
+	fprintf(out, "\" height=\"%u\" fill=\"rgb(%u,%u,%u)\"/>", SVG_FRAME_HEIGHT - 1, rgb[0],
+		rgb[1], rgb[2]);
+	if (room >= 3) {
+		fputs("<text x=\"", out);
+		svg_fixed(out, x + 3);
+		fprintf(out, "\" y=\"%u\">", y + SVG_FRAME_HEIGHT - 4);
+		svg_escape_cut(out, name, (size_t)room);
+		fputs("</text>", out);
+	}
+	fputs("</g>\n", out);
+}
+
+/*
+ * Draw node @id at @depth from sample offset @start, then its children:
+ * the wide ones in label order, then the narrow ones as one block. The
+ * recursion is bounded by PROFILE_MAX_DEPTH.
+ */
+static void svg_walk(struct svg_writer *w, uint32_t id, unsigned int depth, uint64_t start)
+{
+	const struct svg_node *n = &w->nodes[id];
+	uint64_t x = start, narrow = 0;
+	uint32_t nr_narrow = 0;
+
+	if (id == 0) {
+		svg_frame(w, "all", PROFILE_FRAME_SPECIAL, depth, start, n->count);
+	} else {
+		const char *key = intern__get(w->labels, n->label, NULL);
+
+		svg_frame(w, key + 1, (unsigned char)key[0], depth, start, n->count);
+	}
+	for (uint32_t i = 0; i < n->nr_kids; i++) {
+		uint32_t kid = w->kids[n->first_kid + i];
+		uint64_t count = w->nodes[kid].count;
+
+		if (!w->nodes[kid].drawn) {
+			narrow += count;
+			nr_narrow++;
+			continue;
+		}
+		svg_walk(w, kid, depth + 1, x);
+		x += count;
+	}
+	if (nr_narrow && (double)narrow >= w->min_count) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "[%u narrow frames]", nr_narrow);
+		svg_frame(w, name, PROFILE_FRAME_SPECIAL, depth + 1, x, narrow);
+	}
+}
+
+/* Worst-case elements and bytes drawing node @id costs, counting a block of undrawn children. */
+static void svg_cost(const struct svg_writer *w, uint32_t id, size_t *elements, size_t *bytes)
+{
+	size_t len = 0, kids = w->nodes[id].nr_kids ? 1 : 0;
+
+	intern__get(w->labels, w->nodes[id].label, &len);
+	*elements = 1 + kids;
+	*bytes = 280 + 3 * len + 320 * kids;
+}
+
+/* Wider first; among equals, the older node, so a parent always comes before its child. */
+static int svg_width_cmp(const void *a, const void *b, void *data)
+{
+	const struct svg_writer *w = data;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint64_t cx = w->nodes[x].count, cy = w->nodes[y].count;
+
+	if (cx != cy)
+		return cx > cy ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Choose the nodes to draw: all at least SVG_MIN_WIDTH wide or, when those
+ * would be too many, the widest that fit the caps. A parent is never narrower
+ * than its child, so either set holds every ancestor of what it holds.
+ */
+static int svg_fit(struct svg_writer *w)
+{
+	_cleanup_free_ uint32_t *order = NULL;
+	size_t n = 0, elements = 0, bytes = 0, e, b;
+
+	w->scale = (double)SVG_CHART_WIDTH / (double)w->total;
+	w->min_count = SVG_MIN_WIDTH / w->scale;
+	order = malloc(w->nr_nodes * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < w->nr_nodes; i++) {
+		if (i && (double)w->nodes[i].count < w->min_count)
+			continue;
+		order[n++] = i;
+		svg_cost(w, i, &e, &b);
+		elements += e;
+		bytes += b;
+	}
+	if (elements > SVG_MAX_ELEMENTS || bytes > SVG_MAX_BYTES)
+		qsort_r(order, n, sizeof(*order), svg_width_cmp, w);
+	elements = bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		svg_cost(w, order[i], &e, &b);
+		if (i && (elements + e > SVG_MAX_ELEMENTS || bytes + b > SVG_MAX_BYTES))
+			break;
+		elements += e;
+		bytes += b;
+		w->nodes[order[i]].drawn = true;
+	}
+	w->max_depth = 0;
+	svg_walk(w, 0, 0, 0);
+	return 0;
+}
+
+static const char svg_style[] =
+	"<style><![CDATA[\n"
+	"text { fill: #222; }\n"
+	".title { font-size: 17px; }\n"
+	".subtitle { fill: #555; }\n"
+	".frame text { pointer-events: none; }\n"
+	".frame:hover rect { stroke: #222; stroke-width: 0.6; }\n"
+	".hearth-dim { opacity: 0.5; }\n"
+	".hearth-hidden { display: none; }\n"
+	".frame, .hearth-control { cursor: pointer; }\n"
+	".hearth-control:hover, .hearth-on { fill: #a000a0; }\n"
+	".hearth-off { opacity: 0.3; }\n"
+	"]]></style>\n";
+
+/*
+ * The interactive part. Frames carry their position in samples (data-x,
+ * data-samples, data-depth), so zooming and searching need no other data.
+ */
+static const char svg_script[] =
+	"<script type=\"text/ecmascript\"><![CDATA[\n"
+	"(function () {\n"
+	"'use strict';\n"
+	"var NS = 'http://www.w3.org/2000/svg', MATCH = 'rgb(230,0,230)';\n"
+	"var me = document.currentScript;\n"
+	"var svg = (me && me.ownerSVGElement) || document.documentElement;\n"
+	"var num = function (el, a) { return Number(el.getAttribute(a)); };\n"
+	"var total = num(svg, 'data-total'), xpad = num(svg, 'data-xpad');\n"
+	"var width = num(svg, 'data-chart-width'), charw = num(svg, 'data-char-width');\n"
+	"var find = function (c) { return svg.querySelector('.hearth-' + c); };\n"
+	"var details = find('details'), matched = find('matched');\n"
+	"var resetBtn = find('reset'), searchBtn = find('search');\n"
+	"var frames = [], pattern = null;\n"
+	"Array.prototype.forEach.call(svg.querySelectorAll('g.frame'), function (g) {\n"
+	"  var r = g.querySelector('rect');\n"
+	"  g.hearth = { g: g, rect: r, text: g.querySelector('text'), name: g.getAttribute('data-name'),\n"
+	"    kind: g.getAttribute('data-kind'), x: num(g, 'data-x'), n: num(g, 'data-samples'),\n"
+	"    d: num(g, 'data-depth'), fill: r.getAttribute('fill'), hit: false };\n"
+	"  frames.push(g.hearth);\n"
+	"});\n"
+	"function percent(n) { return total ? 100 * n / total : 0; }\n"
+	"function label(name, w) {\n"
+	"  var fit = Math.floor((w - 6) / charw);\n"
+	"  if (fit < 3) return '';\n"
+	"  return name.length <= fit ? name : name.slice(0, fit - 2) + '..';\n"
+	"}\n"
+	"function place(f, x, w) {\n"
+	"  var s = label(f.name, w);\n"
+	"  f.rect.setAttribute('x', x.toFixed(2));\n"
+	"  f.rect.setAttribute('width', w.toFixed(2));\n"
+	"  if (s && !f.text) {\n"
+	"    f.text = document.createElementNS(NS, 'text');\n"
+	"    f.text.setAttribute('y', num(f.rect, 'y') + num(f.rect, 'height') - 3);\n"
+	"    f.g.appendChild(f.text);\n"
+	"  }\n"
+	"  if (f.text) {\n"
+	"    f.text.setAttribute('x', (x + 3).toFixed(2));\n"
+	"    f.text.textContent = s;\n"
+	"  }\n"
+	"}\n"
+	"function frameOf(el) {\n"
+	"  if (el && el.hearth) return el.hearth;\n"
+	"  var g = el && el.closest ? el.closest('g.frame') : null;\n"
+	"  return g && g.hearth && svg.contains(g) ? g.hearth : null;\n"
+	"}\n"
+	"function resetZoom() {\n"
+	"  var scale = width / total;\n"
+	"  frames.forEach(function (f) {\n"
+	"    f.g.classList.remove('hearth-dim', 'hearth-hidden');\n"
+	"    place(f, xpad + f.x * scale, f.n * scale);\n"
+	"  });\n"
+	"  if (resetBtn) resetBtn.classList.add('hearth-off');\n"
+	"}\n"
+	"function zoom(el) {\n"
+	"  var z = frameOf(el);\n"
+	"  if (!z) return false;\n"
+	"  if (z.d === 0) { resetZoom(); return true; }\n"
+	"  var end = z.x + z.n, scale = width / z.n;\n"
+	"  frames.forEach(function (f) {\n"
+	"    var inside = f.d >= z.d && f.x >= z.x && f.x + f.n <= end;\n"
+	"    var above = f.d < z.d && f.x <= z.x && f.x + f.n >= end;\n"
+	"    f.g.classList.toggle('hearth-dim', above);\n"
+	"    f.g.classList.toggle('hearth-hidden', !inside && !above);\n"
+	"    if (inside) place(f, xpad + (f.x - z.x) * scale, f.n * scale);\n"
+	"    else if (above) place(f, xpad, width);\n"
+	"  });\n"
+	"  if (resetBtn) resetBtn.classList.remove('hearth-off');\n"
+	"  return true;\n"
+	"}\n"
+	"function matchedPercent() {\n"
+	"  var spans = frames.filter(function (f) { return f.hit; })\n"
+	"    .map(function (f) { return [f.x, f.x + f.n]; })\n"
+	"    .sort(function (a, b) { return a[0] - b[0]; });\n"
+	"  var sum = 0, end = 0;\n"
+	"  spans.forEach(function (s) {\n"
+	"    var from = Math.max(s[0], end);\n"
+	"    if (s[1] > from) { sum += s[1] - from; end = s[1]; }\n"
+	"  });\n"
+	"  return percent(sum);\n"
+	"}\n"
+	"function clearSearch() {\n"
+	"  frames.forEach(function (f) { f.hit = false; f.rect.setAttribute('fill', f.fill); });\n"
+	"  pattern = null;\n"
+	"  if (matched) matched.textContent = '';\n"
+	"  if (searchBtn) { searchBtn.textContent = 'Search'; searchBtn.classList.remove('hearth-on'); }\n"
+	"}\n"
+	"function search(re) {\n"
+	"  try {\n"
+	"    re = re instanceof RegExp ? new RegExp(re.source, re.flags.replace('g', ''))\n"
+	"      : new RegExp(String(re));\n"
+	"  } catch (e) {\n"
+	"    if (details) details.textContent = 'Invalid regular expression: ' + re;\n"
+	"    return NaN;\n"
+	"  }\n"
+	"  pattern = re;\n"
+	"  frames.forEach(function (f) {\n"
+	"    f.hit = re.test(f.name);\n"
+	"    f.rect.setAttribute('fill', f.hit ? MATCH : f.fill);\n"
+	"  });\n"
+	"  var p = matchedPercent();\n"
+	"  if (matched) matched.textContent = 'Matched: ' + p.toFixed(2) + '%';\n"
+	"  if (searchBtn) {\n"
+	"    searchBtn.textContent = 'Clear Search';\n"
+	"    searchBtn.classList.add('hearth-on');\n"
+	"  }\n"
+	"  return p;\n"
+	"}\n"
+	"function ask() {\n"
+	"  var s = window.prompt('Search frames (regular expression)', pattern ? pattern.source : '');\n"
+	"  if (s) search(s);\n"
+	"}\n"
+	"svg.addEventListener('click', function (e) {\n"
+	"  var f = frameOf(e.target);\n"
+	"  if (f) zoom(f.g);\n"
+	"});\n"
+	"svg.addEventListener('mouseover', function (e) {\n"
+	"  var f = frameOf(e.target);\n"
+	"  if (f && details) details.textContent = f.name + ' (' + f.kind + '): ' + f.n +\n"
+	"    (f.n === 1 ? ' sample, ' : ' samples, ') + percent(f.n).toFixed(2) + '%';\n"
+	"});\n"
+	"svg.addEventListener('mouseout', function (e) {\n"
+	"  if (frameOf(e.target) && details) details.textContent = ' ';\n"
+	"});\n"
+	"if (resetBtn) resetBtn.addEventListener('click', resetZoom);\n"
+	"if (searchBtn) searchBtn.addEventListener('click', function () {\n"
+	"  if (pattern) clearSearch(); else ask();\n"
+	"});\n"
+	"window.addEventListener('keydown', function (e) {\n"
+	"  if (e.key === 'Escape') clearSearch();\n"
+	"  else if (e.key === 'f' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); ask(); }\n"
+	"});\n"
+	"window.hearth = { zoom: zoom, resetZoom: resetZoom, search: search, clearSearch: clearSearch,\n"
+	"  matchedPercent: matchedPercent };\n"
+	"})();\n"
+	"]]></script>\n";
+
+/* Title and subtitle: what was profiled, for how long, how often, how many samples. */
+static void svg_header(struct svg_writer *w, unsigned int height)
+{
+	const struct profile_info *info = profile__info_const(w->p);
+	const char *target = info->target && *info->target ? info->target : NULL;
+	FILE *out = w->out;
+
+	fprintf(out,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%u\" height=\"%u\" "
+		"viewBox=\"0 0 %u %u\" class=\"hearth-flamegraph\" data-total=\"%llu\" "
+		"data-xpad=\"%u\" data-chart-width=\"%u\" data-char-width=\"",
+		SVG_WIDTH, height, SVG_WIDTH, height, (unsigned long long)w->total, SVG_XPAD,
+		SVG_CHART_WIDTH);
+	svg_fixed(out, SVG_CHAR_WIDTH);
+	fprintf(out, "\" font-family=\"monospace\" font-size=\"%u\">\n", SVG_FONT_SIZE);
+	fputs(svg_style, out);
+	fprintf(out, "<rect width=\"%u\" height=\"%u\" fill=\"#f8f8f4\"/>\n", SVG_WIDTH, height);
+	fprintf(out, "<text class=\"title\" x=\"%u\" y=\"24\" text-anchor=\"middle\">Flame graph",
+		SVG_WIDTH / 2);
+	if (target) {
+		fputs(": ", out);
+		svg_escape_cut(out, target, 100);
+	}
+	fprintf(out, "</text>\n<text class=\"subtitle\" x=\"%u\" y=\"44\" text-anchor=\"middle\">",
+		SVG_WIDTH / 2);
+	if (target) {
+		fputs("Profiled ", out);
+		svg_escape_cut(out, target, 60);
+	}
+	if (info->duration_ns) {
+		fputs(target ? " for " : "Profiled for ", out);
+		svg_fixed(out, (double)info->duration_ns / 1e9);
+		fputs(" s", out);
+	}
+	if (info->rate_hz)
+		fprintf(out, " at %u Hz", info->rate_hz);
+	fprintf(out, "%s%llu sample%s", target || info->duration_ns || info->rate_hz ? ": " : "",
+		(unsigned long long)w->total, w->total == 1 ? "" : "s");
+	if (info->lost_samples)
+		fprintf(out, " (%llu lost)", (unsigned long long)info->lost_samples);
+	if (info->time_ns) {
+		time_t t = (time_t)(info->time_ns / 1000000000ull);
+		struct tm tm;
+		char date[32];
+
+		if (gmtime_r(&t, &tm) && strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm))
+			fprintf(out, ", started %s UTC", date);
+	}
+	fputs("</text>\n", out);
+}
+
+/* The controls, the legend of frame kinds and the two status lines. */
+static void svg_controls(struct svg_writer *w, unsigned int height)
+{
+	static const struct {
+		unsigned int kind;
+		const char *name;
+	} legend[] = {
+		{ PROFILE_FRAME_NATIVE, "native" },   { PROFILE_FRAME_KERNEL, "kernel" },
+		{ PROFILE_FRAME_PYTHON, "python" },   { PROFILE_FRAME_PROCESS, "process" },
+		{ PROFILE_FRAME_THREAD, "thread" },   { PROFILE_FRAME_SPECIAL, "special" },
+	};
+	unsigned int x = 355, rgb[3];
+	FILE *out = w->out;
+
+	fprintf(out,
+		"<text class=\"hearth-control hearth-reset hearth-off\" x=\"%u\" y=\"66\">Reset Zoom</text>\n"
+		"<text class=\"hearth-control hearth-search\" x=\"%u\" y=\"66\" "
+		"text-anchor=\"end\">Search</text>\n"
+		"<text class=\"hearth-matched\" x=\"%u\" y=\"%u\" text-anchor=\"end\"></text>\n"
+		"<text class=\"hearth-details\" x=\"%u\" y=\"%u\"> </text>\n<g class=\"hearth-legend\">",
+		SVG_XPAD, SVG_WIDTH - SVG_XPAD, SVG_WIDTH - SVG_XPAD, height - 10, SVG_XPAD,
+		height - 10);
+	for (size_t i = 0; i < ARRAY_SIZE(legend); i++) {
+		svg_color(legend[i].kind, "", rgb);
+		fprintf(out, "<rect x=\"%u\" y=\"56\" width=\"12\" height=\"12\" fill=\"rgb(%u,%u,%u)\"/>"
+			"<text x=\"%u\" y=\"66\">%s</text>", x, rgb[0], rgb[1], rgb[2], x + 16,
+			legend[i].name);
+		x += 16 + (unsigned int)(strlen(legend[i].name) * SVG_CHAR_WIDTH) + 20;
+	}
+	fputs("</g>\n", out);
+}
+
+static int svg_write(const struct profile *p, const struct export_options *o, FILE *out)
+{
+	struct svg_writer w = { .p = p, .out = out };
+	unsigned int height;
+	int r;
+
+	(void)o;
+	if ((r = intern__new(0, &w.labels)) < 0 || (r = intern__new(0, &w.keys)) < 0 ||
+	    (r = svg_build(&w)) < 0)
+		goto out;
+	if (!w.total) {
+		height = 140;
+		svg_header(&w, height);
+		fprintf(out, "<text x=\"%u\" y=\"96\" text-anchor=\"middle\" font-size=\"16\">"
+			"no samples</text>\n</svg>\n", SVG_WIDTH / 2);
+		r = ferror(out) ? -EIO : 0;
+		goto out;
+	}
+	if ((r = svg_link(&w)) < 0)
+		goto out;
+	if ((r = svg_fit(&w)) < 0)
+		goto out;
+	height = SVG_TOP + (w.max_depth + 1) * SVG_FRAME_HEIGHT + SVG_BOTTOM;
+	svg_header(&w, height);
+	svg_controls(&w, height);
+	fputs("<g class=\"hearth-frames\">\n", out);
+	w.emit = true;
+	svg_walk(&w, 0, 0, 0);
+	fputs("</g>\n", out);
+	fputs(svg_script, out);
+	fputs("</svg>\n", out);
+	r = ferror(out) ? -EIO : 0;
+out:
+	intern__free(w.labels);
+	intern__free(w.keys);
+	free(w.nodes);
+	free(w.kids);
+	free(w.frame_labels);
+	return r;
+}
+
+static const char *const svg_extensions[] = { ".svg", NULL };
+
+const struct exporter exporter_svg = {
+	.name = "svg",
+	.description = "interactive flame graph: click to zoom, search, hover for details",
+	.extensions = svg_extensions,
+	.write = svg_write,
+};
