@@ -42,7 +42,18 @@ static pid_t arg_pids[PARSE_MAX_PIDS];
 static int arg_nr_pids;
 static uint64_t arg_duration_ns;
 static unsigned long arg_rate = RECORD_DEFAULT_RATE;
-static const char *arg_output;
+#define RECORD_MAX_OUTPUTS 8
+
+/* One file to write: several -o write one recording in several formats. */
+struct output {
+	const char *path; /* "-" for stdout */
+	const struct exporter *format;
+	char *tmp; /* the temporary file beside it, renamed over it at the end */
+	FILE *file;
+};
+
+static struct output arg_outputs[RECORD_MAX_OUTPUTS];
+static size_t arg_nr_outputs;
 static const struct exporter *arg_format;
 static bool arg_kernel = true;
 static bool arg_threads;
@@ -66,6 +77,7 @@ struct record {
 	int child_status;
 	bool child_reaped;
 	uint64_t unwatched; /* children we could not watch (table full) */
+	uint64_t start_ns;  /* when hearth started (CLOCK_MONOTONIC) */
 };
 
 static void record_help(void)
@@ -78,7 +90,8 @@ static void record_help(void)
 	       "  -d, --duration TIME     stop after TIME (30, 30s, 500ms, 2m; default: until Ctrl-C\n"
 	       "                          or the targets exit)\n"
 	       "  -r, --rate HZ           samples per second per CPU (1-%d, default %d)\n"
-	       "  -o, --output FILE       where to write ('-' for stdout; default flame.svg)\n"
+	       "  -o, --output FILE       where to write ('-' for stdout; default flame.svg); give it\n"
+	       "                          again to write the same recording in other formats too\n"
 	       "  -f, --format FORMAT     output format (default: from the file extension):\n",
 	       RECORD_MAX_RATE, RECORD_DEFAULT_RATE);
 	for (size_t i = 0; exporters[i]; i++) {
@@ -95,6 +108,7 @@ static void record_help(void)
 	       "Examples:\n"
 	       "  hearth record -p 4242 -d 30 -o flame.svg\n"
 	       "  hearth record -o out.pb.gz -- ./myprog --arg\n"
+	       "  hearth record -d 10 -o flame.svg -o profile.pb.gz -- ./myprog\n"
 	       "  hearth record -p 4242,4243 -r 999 -f folded -o -\n");
 }
 
@@ -155,7 +169,11 @@ static int record_parse_args(int argc, char **argv)
 				log_error("empty output path");
 				return -EINVAL;
 			}
-			arg_output = optarg;
+			if (arg_nr_outputs == RECORD_MAX_OUTPUTS) {
+				log_error("too many outputs: at most %d -o", RECORD_MAX_OUTPUTS);
+				return -EINVAL;
+			}
+			arg_outputs[arg_nr_outputs++].path = optarg;
 			break;
 		case 'f':
 			arg_format = exporter_find(optarg);
@@ -202,13 +220,28 @@ static int record_parse_args(int argc, char **argv)
 		log_error("give either -p PID or a command, not both");
 		return -EINVAL;
 	}
-	if (!arg_output)
-		arg_output = "flame.svg";
-	if (!arg_format) {
-		arg_format = strcmp(arg_output, "-") ? exporter_for_path(arg_output) : &exporter_folded;
-		if (!arg_format) {
+	if (!arg_nr_outputs)
+		arg_outputs[arg_nr_outputs++].path = "flame.svg";
+	if (arg_format && arg_nr_outputs > 1) {
+		log_error("-f applies to a single output; with several -o the extensions choose the formats");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < arg_nr_outputs; i++) {
+		struct output *o = &arg_outputs[i];
+
+		if (!strcmp(o->path, "-")) {
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(arg_outputs[j].path, "-")) {
+					log_error("standard output given twice");
+					return -EINVAL;
+				}
+			o->format = arg_format ? arg_format : &exporter_folded;
+			continue;
+		}
+		o->format = arg_format ? arg_format : exporter_for_path(o->path);
+		if (!o->format) {
 			log_error("cannot tell the format of '%s' from its extension: add -f svg|folded|pprof|speedscope",
-				  arg_output);
+				  o->path);
 			return -EINVAL;
 		}
 	}
@@ -233,32 +266,60 @@ static bool record_has_privileges(void)
 }
 
 /* Create the output's temporary file beside it, so an unwritable path fails before sampling. */
-static int record_open_output(char **ret_tmp, FILE **ret_file)
+static int output_open(struct output *o)
 {
 	_cleanup_free_ char *tmp = NULL;
+	mode_t mask;
 	int fd;
 
-	if (!strcmp(arg_output, "-")) {
-		*ret_tmp = NULL;
-		*ret_file = stdout;
+	if (!strcmp(o->path, "-")) {
+		o->file = stdout;
 		return 0;
 	}
-	if (asprintf(&tmp, "%s.hearth-XXXXXX", arg_output) < 0)
+	if (asprintf(&tmp, "%s.hearth-XXXXXX", o->path) < 0)
 		return -ENOMEM;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	fchmod(fd, 0644 & ~umask(umask(0)));
-	*ret_file = fdopen(fd, "w");
-	if (!*ret_file) {
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0644 & ~mask) < 0 || !(o->file = fdopen(fd, "w"))) {
 		int r = -errno;
 
 		close(fd);
 		unlink(tmp);
 		return r;
 	}
-	*ret_tmp = TAKE_PTR(tmp);
+	o->tmp = TAKE_PTR(tmp);
 	return 0;
+}
+
+/* Write the profile and move the file into place. Returns 0 or -errno. */
+static int output_write(struct output *o, const struct profile *p, const struct export_options *eo)
+{
+	int r = o->format->write(p, eo, o->file);
+
+	if (r == 0 && fflush(o->file) != 0)
+		r = -errno;
+	if (o->file != stdout && fclose(o->file) != 0 && r == 0)
+		r = -errno;
+	o->file = NULL;
+	if (r == 0 && o->tmp && rename(o->tmp, o->path) < 0)
+		r = -errno;
+	if (r == 0)
+		o->tmp = mfree(o->tmp);
+	return r;
+}
+
+/* Undo what output_open() did for a recording that is not written. */
+static void output_discard(struct output *o)
+{
+	if (o->file && o->file != stdout)
+		fclose(o->file);
+	o->file = NULL;
+	if (o->tmp)
+		unlink(o->tmp);
+	o->tmp = mfree(o->tmp);
 }
 
 static int record_watch(struct record *rec, pid_t pid)
@@ -381,7 +442,7 @@ static const char *record_describe_target(char *buf, size_t size)
 }
 
 static void record_summary(const struct record *rec, const struct collector_stats *st,
-			   uint64_t elapsed_ns, const char *output)
+			   uint64_t elapsed_ns)
 {
 	struct profile *p = collector__profile(rec->collector);
 	struct summary_entry top[5];
@@ -396,12 +457,21 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "hearth: %" PRIu64 " kernel and %" PRIu64 " user stacks unreadable, %" PRIu64
 				" truncated, %" PRIu64 " dropped (profile full), %" PRIu64 " process events lost\n",
 			st->kstack_failed, st->ustack_failed, st->truncated, st->dropped, st->events_lost);
+	if (st->bpf_run_cnt)
+		fprintf(stderr, "hearth: BPF program: %.2f us per run, %" PRIu64 " runs (kernel.bpf_stats_enabled)\n",
+			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt);
+	if (st->first_sample_ns > rec->start_ns)
+		fprintf(stderr, "hearth: first sample %.1f ms after hearth started\n",
+			(st->first_sample_ns - rec->start_ns) / 1e6);
 	if (n > 0) {
 		fprintf(stderr, "hearth: top functions by self time:\n");
 		for (int i = 0; i < n; i++)
 			fprintf(stderr, "  %5.1f%%  %s\n", total ? 100.0 * top[i].self / total : 0.0, top[i].name);
 	}
-	fprintf(stderr, "hearth: wrote %s (%s)\n", output, arg_format->name);
+	for (size_t i = 0; i < arg_nr_outputs; i++)
+		fprintf(stderr, "hearth: wrote %s (%s)\n",
+			strcmp(arg_outputs[i].path, "-") ? arg_outputs[i].path : "standard output",
+			arg_outputs[i].format->name);
 }
 
 /* The main loop: returns when recording should end. */
@@ -494,7 +564,6 @@ static void record_reap_child(struct record *rec, int sigfd)
 int verb_record(int argc, char **argv)
 {
 	_cleanup_(collector__freep) struct collector *collector = NULL;
-	_cleanup_free_ char *tmp_path = NULL;
 	_cleanup_close_ int sigfd = -1, epfd = -1, release = -1, errpipe = -1;
 	static struct record rec;
 	struct collector_options co = {};
@@ -502,7 +571,6 @@ int verb_record(int argc, char **argv)
 	struct epoll_event ev;
 	struct profile_info *info;
 	struct export_options eo = { .program_version = HEARTH_VERSION };
-	FILE *out = NULL;
 	sigset_t mask;
 	uint64_t start_ns, elapsed;
 	struct timespec wall;
@@ -510,6 +578,7 @@ int verb_record(int argc, char **argv)
 	char target[512];
 	int r, ret = EXIT_FAILURE_RUN;
 
+	rec.start_ns = time_now_ns();
 	r = record_parse_args(argc, argv);
 	if (r > 0)
 		return EXIT_OK;
@@ -536,10 +605,12 @@ int verb_record(int argc, char **argv)
 			return EXIT_FAILURE_RUN;
 		}
 	}
-	r = record_open_output(&tmp_path, &out);
-	if (r < 0) {
-		log_error("cannot write %s: %s", arg_output, strerror(-r));
-		return EXIT_FAILURE_RUN;
+	for (size_t i = 0; i < arg_nr_outputs; i++) {
+		r = output_open(&arg_outputs[i]);
+		if (r < 0) {
+			log_error("cannot write %s: %s", arg_outputs[i].path, strerror(-r));
+			goto out_unlink;
+		}
 	}
 
 	/* Signals arrive through a signalfd; the command gets its mask back before exec. */
@@ -652,28 +723,18 @@ int verb_record(int argc, char **argv)
 				record_describe_target(target, sizeof(target))) < 0)
 		goto out_unlink;
 	eo.per_thread = arg_threads;
-	r = arg_format->write(collector__profile(collector), &eo, out);
-	if (r == 0 && fflush(out) != 0)
-		r = -errno;
-	if (out != stdout) {
-		if (fclose(out) != 0 && r == 0)
-			r = -errno;
-		out = NULL;
+	for (size_t i = 0; i < arg_nr_outputs; i++) {
+		r = output_write(&arg_outputs[i], collector__profile(collector), &eo);
+		if (r < 0) {
+			log_error("cannot write %s: %s", arg_outputs[i].path, strerror(-r));
+			goto out_unlink;
+		}
 	}
-	if (r < 0) {
-		log_error("cannot write %s: %s", arg_output, strerror(-r));
-		goto out_unlink;
-	}
-	if (tmp_path && rename(tmp_path, arg_output) < 0) {
-		log_error("cannot write %s: %m", arg_output);
-		goto out_unlink;
-	}
-	tmp_path = mfree(tmp_path);
 	if (st.samples == 0)
 		log_warn("no samples: the target%s did not run on a CPU while recording",
 			 arg_nr_pids > 1 ? "s" : "");
 	if (isatty(STDERR_FILENO) || arg_verbose)
-		record_summary(&rec, &st, elapsed, strcmp(arg_output, "-") ? arg_output : "stdout");
+		record_summary(&rec, &st, elapsed);
 	else if (st.lost)
 		log_warn("%" PRIu64 " samples lost", st.lost);
 	ret = EXIT_OK;
@@ -697,10 +758,8 @@ out_kill:
 		waitpid(rec.child, NULL, 0);
 	}
 out_unlink:
-	if (out && out != stdout)
-		fclose(out);
-	if (tmp_path)
-		unlink(tmp_path);
+	for (size_t i = 0; i < arg_nr_outputs; i++)
+		output_discard(&arg_outputs[i]);
 out:
 	for (size_t i = 0; i < rec.nr_watched; i++)
 		close(rec.watched[i].pidfd);

@@ -319,7 +319,8 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	r = profile__add_sample(c->profile, &key, 1);
 	if (r < 0)
 		goto full;
-	c->stats.samples++;
+	if (!c->stats.samples++)
+		c->stats.first_sample_ns = s->time_ns;
 	return 0;
 full_id:
 	r = (int)id;

@@ -270,6 +270,8 @@ static void elfsym_sort(struct elfsym *e)
 {
 	size_t out = 0;
 
+	if (!e->nr_syms)
+		return;
 	qsort(e->syms, e->nr_syms, sizeof(*e->syms), elfsym_cmp);
 	for (size_t i = 0; i < e->nr_syms; i++)
 		if (!out || e->syms[out - 1].addr != e->syms[i].addr)

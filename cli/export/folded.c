@@ -49,13 +49,12 @@ static int folded_append(char **buf, size_t *len, size_t *cap, const char *label
 	return 0;
 }
 
-static const struct intern *sort_table;
-
-static int folded_line_cmp(const void *a, const void *b)
+static int folded_line_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct folded_line *x = a, *y = b;
+	const struct intern *table = ctx;
 
-	return strcmp(intern__get(sort_table, x->text, NULL), intern__get(sort_table, y->text, NULL));
+	return strcmp(intern__get(table, x->text, NULL), intern__get(table, y->text, NULL));
 }
 
 static int folded_write(const struct profile *p, const struct export_options *o, FILE *out)
@@ -108,9 +107,7 @@ static int folded_write(const struct profile *p, const struct export_options *o,
 		/* Ids are dense and lines are added in id order, so the id is the index. */
 		lines[id].count += s->count;
 	}
-	sort_table = table;
-	qsort(lines, nr_lines, sizeof(*lines), folded_line_cmp);
-	sort_table = NULL;
+	qsort_r(lines, nr_lines, sizeof(*lines), folded_line_cmp, table);
 	for (size_t i = 0; i < nr_lines; i++)
 		fprintf(out, "%s %llu\n", (const char *)intern__get(table, lines[i].text, NULL),
 			(unsigned long long)lines[i].count);
