@@ -120,3 +120,10 @@ def bpf_progs_named(name):
     """Ids of loaded BPF programs called NAME (bpftool truncates names to 15 chars)."""
     out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
     return [line.split(":")[0] for line in out.splitlines() if (" name %s " % name[:15]) in line]
+
+
+def cpu_seconds(pid):
+    """CPU time (user + system) PID's threads have used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
