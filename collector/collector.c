@@ -207,11 +207,7 @@ static int collector_kernel_frame(struct collector *c, uint64_t addr, uint32_t *
 		name = buf;
 		f.unknown = 1;
 	}
-	id = profile__intern(c->profile, name);
-	if (id < 0)
-		return (int)id;
-	f.name = (uint32_t)id;
-	id = profile__add_frame(c->profile, &f);
+	id = profile__add_frame_named(c->profile, &f, name);
 	if (id < 0)
 		return (int)id;
 	*ret = (uint32_t)id;
@@ -225,12 +221,8 @@ static int collector_special_frame(struct collector *c, enum profile_frame_kind 
 				   const char *name, uint32_t *ret)
 {
 	struct profile_frame f = { .kind = kind };
-	int64_t id = profile__intern(c->profile, name);
+	int64_t id = profile__add_frame_named(c->profile, &f, name);
 
-	if (id < 0)
-		return (int)id;
-	f.name = (uint32_t)id;
-	id = profile__add_frame(c->profile, &f);
 	if (id < 0)
 		return (int)id;
 	*ret = (uint32_t)id;

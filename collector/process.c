@@ -229,11 +229,7 @@ static int process_resolve(struct process *p, struct symcache *c, struct profile
 		f.unknown = 1;
 	if (f.unknown)
 		p->stats.unknown++;
-	id = profile__intern(prof, name);
-	if (id < 0)
-		return (int)id;
-	f.name = (uint32_t)id;
-	id = profile__add_frame(prof, &f);
+	id = profile__add_frame_named(prof, &f, name);
 	if (id < 0)
 		return (int)id;
 	*ret_frame = (uint32_t)id;

@@ -82,6 +82,16 @@ int64_t profile__add_frame(struct profile *p, const struct profile_frame *f)
 	return intern__add(p->frames, f, sizeof(*f), NULL);
 }
 
+int64_t profile__add_frame_named(struct profile *p, struct profile_frame *f, const char *name)
+{
+	int64_t id = profile__intern(p, name);
+
+	if (id < 0)
+		return id;
+	f->name = (uint32_t)id;
+	return profile__add_frame(p, f);
+}
+
 int64_t profile__add_stack(struct profile *p, const uint32_t *frames, size_t n)
 {
 	if (n > PROFILE_MAX_DEPTH)

@@ -90,6 +90,9 @@ int64_t profile__add_mapping(struct profile *p, const struct profile_mapping *m)
 /* Add (or find) a frame; returns its id or -errno. */
 int64_t profile__add_frame(struct profile *p, const struct profile_frame *f);
 
+/* Same, with the frame's name given as a string: it is interned into f->name first. */
+int64_t profile__add_frame_named(struct profile *p, struct profile_frame *f, const char *name);
+
 /* Add (or find) a stack of @n frame ids, leaf first; returns its id or -errno. */
 int64_t profile__add_stack(struct profile *p, const uint32_t *frames, size_t n);
 
