@@ -40,11 +40,13 @@ static NOINLINE void checkpoint(uint64_t x)
 }
 
 /*
- * The hot loop. It calls out now and then so it is not a leaf function: GCC
- * sets up no frame pointer in a leaf, and a frame-pointer walk from inside
- * one loses the leaf's caller (the DWARF unwinder will not need this).
+ * The hot loop, inlined into each burn function so that function is where the
+ * time is spent (its self time). It calls out now and then so its host is not
+ * a leaf function: GCC sets up no frame pointer in a leaf, and a frame-pointer
+ * walk from inside one loses the leaf's caller (the DWARF unwinder will not
+ * need this).
  */
-static NOINLINE void spin(uint64_t n)
+static inline __attribute__((always_inline)) void spin(uint64_t n)
 {
 	uint64_t x = sink;
 
@@ -142,6 +144,12 @@ NOINLINE void run(void)
 	NO_TAIL();
 }
 
+static NOINLINE void calibrate_step(uint64_t n)
+{
+	spin(n);
+	NO_TAIL();
+}
+
 static NOINLINE void calibrate(void)
 {
 	uint64_t n = 100000;
@@ -149,7 +157,7 @@ static NOINLINE void calibrate(void)
 
 	for (;;) {
 		t = now_cpu();
-		spin(n);
+		calibrate_step(n);
 		t = now_cpu() - t;
 		if (t > 0.02)
 			break;

@@ -19,9 +19,9 @@ SOURCE_ROOT = os.environ.get("SOURCE_ROOT", os.getcwd())
 
 # The bundled workload's chains (cpuburn.c), root first from run(), which the
 # main thread calls from main and extra threads from worker_main.
-CHAIN_A = ["run", "path_a", "burn_a", "spin"]
-CHAIN_B = ["run", "path_b", "middle_b", "burn_b", "spin"]
-CHAIN_C = ["run", "burn_c", "spin"]
+CHAIN_A = ["run", "path_a", "burn_a"]
+CHAIN_B = ["run", "path_b", "middle_b", "burn_b"]
+CHAIN_C = ["run", "burn_c"]
 
 
 def bpf_missing_reason():

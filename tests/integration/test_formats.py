@@ -58,9 +58,9 @@ class Formats(BpfTestCase):
     def test_pprof_recording(self):
         outs = self.record_once()
         check(self, [sys.executable, CHECK_PPROF, outs["pprof"],
-                     "--top", "burn_a", "--top", "burn_b", "--top", "spin",
-                     "--trace", "main;run;path_a;burn_a;spin",
-                     "--trace", "worker_main;run;path_b;middle_b;burn_b;spin",
+                     "--top", "burn_a", "--top", "burn_b", "--top", "burn_c",
+                     "--trace", "main;run;path_a;burn_a",
+                     "--trace", "worker_main;run;path_b;middle_b;burn_b",
                      "--tag", "comm=cpuburn", "--tag", "thread_name=cpuburn"])
 
     def test_speedscope_fixture(self):
