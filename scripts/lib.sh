@@ -26,7 +26,7 @@ ensure_packages() {
 	[ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them"
 	say "installing ${missing[*]}"
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
 		>/dev/null || die "apt-get install ${missing[*]} failed"
 }
 
