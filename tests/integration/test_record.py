@@ -130,6 +130,32 @@ class Record(BpfTestCase):
         stacks = read_folded(out)
         self.assertEqual(share(stacks, "burn_a"), 0.0)
 
+    def test_binary_only_in_another_mount_namespace(self):
+        # As in a container: the binary's path exists only in the target's mount namespace.
+        script = ("mount -t tmpfs none /mnt && cp %s /mnt/hidden-burner && exec /mnt/hidden-burner 30"
+                  % CPUBURN)
+        burn = self.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script])
+        deadline = time.time() + 5
+        while time.time() < deadline and not os.path.exists("/proc/%d/exe" % burn.pid):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        self.assertFalse(os.path.exists("/mnt/hidden-burner"))
+        out = self.path("ns.folded")
+        self.record(["-p", str(burn.pid), "-d", "2", "-o", out])
+        self.assertGreater(chain_share(read_folded(out), CHAIN_A), 0.4)
+
+    def test_deleted_binary(self):
+        copy = self.path("burner")
+        with open(CPUBURN, "rb") as src, open(copy, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(copy, 0o755)
+        burn = self.spawn([copy, "30"])
+        time.sleep(0.3)
+        os.unlink(copy)
+        out = self.path("deleted.folded")
+        self.record(["-p", str(burn.pid), "-d", "2", "-o", out])
+        self.assertGreater(chain_share(read_folded(out), CHAIN_A), 0.4)
+
     def test_target_exits_before_duration(self):
         burn = self.spawn([CPUBURN, "1.5"])
         out = self.path("exit.folded")
