@@ -6,8 +6,10 @@
  * the frame table, root first, with a weight: the CPU time its count stands
  * for, in nanoseconds (plain counts when the period is unknown).
  *
- * Profiles come in (pid, tid) order and, within one, samples in stack order,
- * with equal stacks merged, so the same profile always gives the same bytes.
+ * Stacks that look the same in speedscope (the same frame indices, say two
+ * addresses in one function) are merged into one sample. Profiles come in
+ * (pid, tid) order and, within one, samples in order of first appearance, so
+ * the same profile always gives the same bytes.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,8 +27,8 @@
 /* One sample of the profile, with the key that puts it in its speedscope profile. */
 struct speedscope_ref {
 	uint32_t pid;
-	uint32_t tid; /* 0 unless per thread */
-	uint32_t stack;
+	uint32_t tid;    /* 0 unless per thread */
+	uint32_t stack;  /* speedscope stack id */
 	uint32_t sample; /* index in the profile */
 };
 
@@ -37,8 +39,13 @@ struct speedscope_writer {
 	struct intern *frames;
 	uint32_t *frame_index; /* profile frame id -> speedscope index, or SPEEDSCOPE_NO_INDEX */
 	size_t nr_profile_frames;
+	/* Speedscope stacks: frame indices, root first; the id orders samples. */
+	struct intern *stacks;
+	uint32_t *stack_index; /* profile stack id -> speedscope stack id, or SPEEDSCOPE_NO_INDEX */
+	size_t nr_profile_stacks;
 	struct speedscope_ref *refs;
 	size_t nr_refs;
+	uint32_t indices[PROFILE_MAX_DEPTH];
 	char label[4096];
 	char key[2 * 4096 + sizeof(uint32_t)]; /* name, file, line */
 };
@@ -46,7 +53,9 @@ struct speedscope_writer {
 static void speedscope_writer_done(struct speedscope_writer *w)
 {
 	intern__free(w->frames);
+	intern__free(w->stacks);
 	free(w->frame_index);
+	free(w->stack_index);
 	free(w->refs);
 }
 
@@ -80,15 +89,16 @@ static size_t utf8_sequence_len(const unsigned char *s)
 
 	if (s[0] < 0x80)
 		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2, cp = s[0] & 0x1f, min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3, cp = s[0] & 0x0f, min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4, cp = s[0] & 0x07, min = 0x10000;
-	} else {
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
 		return 0;
-	}
+	cp = s[0] & (0x7f >> n);
+	min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
@@ -156,42 +166,54 @@ static int64_t speedscope_add_frame(struct speedscope_writer *w, const char *nam
  * roots when each thread has its own profile. Without per-thread profiles,
  * thread roots still tell the threads of a process apart, and stay.
  */
-static bool speedscope_frame_skipped(const struct speedscope_writer *w, const struct profile_frame *f)
+static bool speedscope_frame_skipped(const struct speedscope_writer *w,
+				     const struct profile_frame *f)
 {
-	return f->kind == PROFILE_FRAME_PROCESS || (w->per_thread && f->kind == PROFILE_FRAME_THREAD);
+	return f->kind == PROFILE_FRAME_PROCESS ||
+	       (w->per_thread && f->kind == PROFILE_FRAME_THREAD);
 }
 
 /* The speedscope index of profile frame @id, or -errno. */
 static int64_t speedscope_frame(struct speedscope_writer *w, uint32_t id)
 {
 	const struct profile_frame *f;
+	const char *name;
 	int64_t idx;
 
 	if (id < w->nr_profile_frames && w->frame_index[id] != SPEEDSCOPE_NO_INDEX)
 		return w->frame_index[id];
 	f = profile__frame(w->p, id);
 	if (!f)
-		idx = speedscope_add_frame(w, "[invalid frame]", "", 0);
-	else if (f->kind == PROFILE_FRAME_PYTHON)
-		idx = speedscope_add_frame(w, profile__str(w->p, f->name), profile__str(w->p, f->file),
-					   f->line);
+		return speedscope_add_frame(w, "[invalid frame]", "", 0);
+	/* The file and line go in their own fields, so not into the name as well. */
+	if (f->kind == PROFILE_FRAME_PYTHON)
+		name = profile__str(w->p, f->name);
 	else
-		idx = speedscope_add_frame(w, profile__frame_label(w->p, f, w->label, sizeof(w->label)),
-					   profile__str(w->p, f->file), f->line);
+		name = profile__frame_label(w->p, f, w->label, sizeof(w->label));
+	idx = speedscope_add_frame(w, name, profile__str(w->p, f->file), f->line);
 	if (idx >= 0 && id < w->nr_profile_frames)
 		w->frame_index[id] = (uint32_t)idx;
 	return idx;
 }
 
-/* Append the root-first frame indices of @stack to @out (when given); returns how many, or -errno. */
-static int64_t speedscope_stack(struct speedscope_writer *w, uint32_t stack, FILE *out)
+/*
+ * The speedscope stack id of profile stack @id: its frame indices, root first,
+ * numbering frames on first sight. Returns the id or -errno.
+ */
+static int64_t speedscope_stack(struct speedscope_writer *w, uint32_t id)
 {
 	const uint32_t *frames;
-	size_t depth;
-	int64_t n = 0, idx;
+	size_t depth, n = 0;
+	int64_t idx;
 
-	frames = profile__stack(w->p, stack, &depth);
-	for (size_t d = depth; frames && d-- > 0;) {
+	if (id < w->nr_profile_stacks && w->stack_index[id] != SPEEDSCOPE_NO_INDEX)
+		return w->stack_index[id];
+	frames = profile__stack(w->p, id, &depth);
+	if (!frames)
+		depth = 0;
+	if (depth > PROFILE_MAX_DEPTH)
+		return -E2BIG;
+	for (size_t d = depth; d-- > 0;) {
 		const struct profile_frame *f = profile__frame(w->p, frames[d]);
 
 		if (f && speedscope_frame_skipped(w, f))
@@ -199,19 +221,29 @@ static int64_t speedscope_stack(struct speedscope_writer *w, uint32_t stack, FIL
 		idx = speedscope_frame(w, frames[d]);
 		if (idx < 0)
 			return idx;
-		if (out)
-			fprintf(out, "%s%lld", n ? "," : "", (long long)idx);
-		n++;
+		w->indices[n++] = (uint32_t)idx;
 	}
 	if (n == 0) {
 		idx = speedscope_add_frame(w, "[empty]", "", 0);
 		if (idx < 0)
 			return idx;
-		if (out)
-			fprintf(out, "%lld", (long long)idx);
-		n++;
+		w->indices[n++] = (uint32_t)idx;
 	}
-	return n;
+	idx = intern__add(w->stacks, w->indices, n * sizeof(w->indices[0]), NULL);
+	if (idx >= 0 && id < w->nr_profile_stacks)
+		w->stack_index[id] = (uint32_t)idx;
+	return idx;
+}
+
+static void speedscope_write_stack(const struct speedscope_writer *w, uint32_t stack, FILE *out)
+{
+	size_t len;
+	const uint32_t *indices = intern__get(w->stacks, stack, &len);
+
+	fputc('[', out);
+	for (size_t i = 0; i < len / sizeof(*indices); i++)
+		fprintf(out, "%s%u", i ? "," : "", indices[i]);
+	fputc(']', out);
 }
 
 static uint64_t add_saturated(uint64_t a, uint64_t b)
@@ -279,14 +311,13 @@ static void speedscope_write_profile_name(struct speedscope_writer *w,
 }
 
 /* One "sampled" profile from refs [begin, end), all of one process or thread. */
-static int speedscope_write_profile(struct speedscope_writer *w, size_t begin, size_t end,
+static void speedscope_write_profile(struct speedscope_writer *w, size_t begin, size_t end,
 				    FILE *out)
 {
 	const struct profile_info *info = profile__info_const(w->p);
 	uint32_t first = w->refs[begin].sample;
 	uint64_t total = 0, weight;
 	bool any = false;
-	int64_t r;
 
 	for (size_t i = begin; i < end; i++) {
 		const struct profile_sample *s = profile__sample(w->p, w->refs[i].sample);
@@ -302,11 +333,9 @@ static int speedscope_write_profile(struct speedscope_writer *w, size_t begin, s
 	for (size_t i = begin; i < end; i++) {
 		if (i > begin && w->refs[i].stack == w->refs[i - 1].stack)
 			continue;
-		fputs(any ? ",[" : "[", out);
-		r = speedscope_stack(w, w->refs[i].stack, out);
-		if (r < 0)
-			return (int)r;
-		fputc(']', out);
+		if (any)
+			fputc(',', out);
+		speedscope_write_stack(w, w->refs[i].stack, out);
 		any = true;
 	}
 	fputs("],\n\"weights\":[", out);
@@ -322,7 +351,6 @@ static int speedscope_write_profile(struct speedscope_writer *w, size_t begin, s
 		any = true;
 	}
 	fputs("]}", out);
-	return 0;
 }
 
 static int speedscope_write(const struct profile *p, const struct export_options *o, FILE *out)
@@ -331,6 +359,7 @@ static int speedscope_write(const struct profile *p, const struct export_options
 		.p = p,
 		.per_thread = o && o->per_thread,
 		.nr_profile_frames = profile__nr_frames(p),
+		.nr_profile_stacks = profile__nr_stacks(p),
 		.nr_refs = profile__nr_samples(p),
 	};
 	const struct profile_info *info = profile__info_const(p);
@@ -338,34 +367,31 @@ static int speedscope_write(const struct profile *p, const struct export_options
 	size_t nr_profiles = 0;
 	int64_t r;
 
-	r = intern__new(0, &w.frames);
-	if (r < 0)
+	if ((r = intern__new(0, &w.frames)) < 0 || (r = intern__new(0, &w.stacks)) < 0)
 		return (int)r;
 	w.frame_index = malloc((w.nr_profile_frames ? w.nr_profile_frames : 1) * sizeof(uint32_t));
+	w.stack_index = malloc((w.nr_profile_stacks ? w.nr_profile_stacks : 1) * sizeof(uint32_t));
 	w.refs = calloc(w.nr_refs ? w.nr_refs : 1, sizeof(*w.refs));
-	if (!w.frame_index || !w.refs)
+	if (!w.frame_index || !w.stack_index || !w.refs)
 		return -ENOMEM;
 	memset(w.frame_index, 0xff, w.nr_profile_frames * sizeof(uint32_t));
+	memset(w.stack_index, 0xff, w.nr_profile_stacks * sizeof(uint32_t));
+
+	/* Frames and stacks are numbered in sample order, before any of them is written. */
 	for (size_t i = 0; i < w.nr_refs; i++) {
 		const struct profile_sample *s = profile__sample(p, i);
 
+		r = speedscope_stack(&w, s->stack);
+		if (r < 0)
+			return (int)r;
 		w.refs[i] = (struct speedscope_ref){
 			.pid = s->pid,
 			.tid = w.per_thread ? s->tid : 0,
-			.stack = s->stack,
+			.stack = (uint32_t)r,
 			.sample = (uint32_t)i,
 		};
 	}
 	qsort(w.refs, w.nr_refs, sizeof(*w.refs), speedscope_ref_cmp);
-
-	/* Number the frames in the order the samples first use them, before writing the table. */
-	for (size_t i = 0; i < w.nr_refs; i++) {
-		if (i && w.refs[i].stack == w.refs[i - 1].stack)
-			continue;
-		r = speedscope_stack(&w, w.refs[i].stack, NULL);
-		if (r < 0)
-			return (int)r;
-	}
 
 	fputs("{\"$schema\":\"" SPEEDSCOPE_SCHEMA "\",\n", out);
 	speedscope_write_frames(&w, out);
@@ -375,9 +401,7 @@ static int speedscope_write(const struct profile *p, const struct export_options
 		while (end < w.nr_refs && speedscope_same_profile(&w.refs[begin], &w.refs[end]))
 			end++;
 		fputs(nr_profiles++ ? ",\n" : "\n", out);
-		r = speedscope_write_profile(&w, begin, end, out);
-		if (r < 0)
-			return (int)r;
+		speedscope_write_profile(&w, begin, end, out);
 	}
 	fputs("],\n\"name\":", out);
 	json_string(out, info->target ? info->target : "");

@@ -58,7 +58,8 @@ function findSchema() {
 	let root;
 
 	try {
-		root = path.dirname(require.resolve("speedscope/package.json", { paths: [__dirname] }));
+		const pkg = require.resolve("speedscope/package.json", { paths: [__dirname] });
+		root = path.dirname(pkg);
 	} catch (e) {
 		fail("the speedscope package is not installed; run tests/js/setup.sh");
 	}
@@ -121,7 +122,7 @@ function explain(ajv, doc, errors) {
 			    pr && pr.type === "sampled" ? "FileFormat.SampledProfile" : null;
 		const check = def && ajv.getSchema(`speedscope#/definitions/${def}`);
 		if (check && !check(pr))
-			return `/profiles/${m[1]}${describe(check.errors[0]).replace("(top level)", "")}`;
+			return `/profiles/${m[1]}` + describe(check.errors[0]).replace("(top level)", "");
 	}
 	return describe(errors[0]);
 }
@@ -152,8 +153,10 @@ function main() {
 	const ajv = makeAjv(schema);
 	ajv.addSchema(schema, "speedscope");
 	const validate = ajv.getSchema("speedscope");
-	if (!validate(doc))
-		fail(`${args.file}: does not match the speedscope schema: ${explain(ajv, doc, validate.errors)}`);
+	if (!validate(doc)) {
+		const why = explain(ajv, doc, validate.errors);
+		fail(`${args.file}: does not match the speedscope schema: ${why}`);
+	}
 
 	const frames = doc.shared.frames;
 	const profiles = doc.profiles;
@@ -169,7 +172,8 @@ function main() {
 		for (let j = 0; j < pr.samples.length; j++) {
 			for (const idx of pr.samples[j]) {
 				if (!Number.isInteger(idx) || idx < 0 || idx >= frames.length)
-					fail(`${where}: sample ${j} names frame ${idx}, but there are ${frames.length} frames`);
+					fail(`${where}: sample ${j} names frame ${idx}, ` +
+					     `but there are ${frames.length} frames`);
 			}
 			const w = pr.weights[j];
 			if (!Number.isFinite(w) || w < 0)

@@ -183,16 +183,17 @@ static char *json_parse_string(struct json_parser *ps)
 				goto bad;
 			ps->s += 4;
 			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (ps->s[0] != '\\' || ps->s[1] != 'u' || hex4(ps->s + 2, &lo) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff)
+				if (ps->s[0] != '\\' || ps->s[1] != 'u' ||
+				    hex4(ps->s + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
 					goto bad;
 				ps->s += 6;
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
 				goto bad;
 			}
+			/* U+0000 would cut our C string short; the writer never emits it. */
 			if (cp == 0)
-				goto bad; /* would cut our C string short; the writer never emits it */
+				goto bad;
 			buf_put_utf8(&buf, &len, &cap, cp);
 			break;
 		default:
@@ -630,8 +631,10 @@ static void test_escaping(void)
 	/* quote, backslash, newline, ^A, a lone 0xff, a valid é, an overlong '/',
 	 * a UTF-16 surrogate, and a 3-byte sequence cut short by the end. */
 	static const char raw[] = "q\"b\\s\nn\x01 \xff \xc3\xa9 \xc0\xaf \xed\xa0\x80 \xe2\x82";
-	static const char decoded[] = "q\"b\\s\nn\x01 \xef\xbf\xbd \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd "
-				      "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd";
+#define FFFD "\xef\xbf\xbd"
+	static const char decoded[] = "q\"b\\s\nn\x01 " FFFD " \xc3\xa9 " FFFD FFFD " "
+				      FFFD FFFD FFFD " " FFFD FFFD;
+#undef FFFD
 	struct profile *p = NULL;
 	struct json *doc;
 	char *text;
@@ -659,7 +662,10 @@ static void test_escaping(void)
 	profile__free(p);
 }
 
-/* Python frames: the plain name, with file and line; the same name on another line is another frame. */
+/*
+ * Python frames: the plain name, with file and line; the same name on another
+ * line is another frame.
+ */
 static void test_python_frames(void)
 {
 	struct profile *p = NULL;
@@ -691,16 +697,17 @@ static void test_python_frames(void)
 
 /*
  * No period: weights are counts. Profiles sorted by pid whatever the order
- * samples came in; equal stacks of two threads merge into one sample; process
- * roots dropped (the profile names the process), thread roots kept only when
- * threads share a profile.
+ * samples came in; stacks of two threads, or of two addresses in one function,
+ * merge into one sample; process roots dropped (the profile names the
+ * process), thread roots kept only when threads share a profile.
  */
 static void test_counts_order_roots(void)
 {
 	struct profile *p = NULL;
 	struct json *doc;
 	const struct json *profiles;
-	uint32_t leaf, proc, thr, st[3];
+	struct profile_frame other_leaf = { .kind = PROFILE_FRAME_NATIVE, .address = 0x10 };
+	uint32_t leaf, leaf2, proc, thr, st[3];
 
 	CHECK_INT(profile__new(&p), 0);
 	leaf = add_frame(p, PROFILE_FRAME_NATIVE, "leaf", NULL, 0);
@@ -711,16 +718,26 @@ static void test_counts_order_roots(void)
 	add_sample(p, st, 3, 300, 301, "b", "b", 2);
 	add_sample(p, &leaf, 1, 5, 5, "a", "a", 3);
 	add_sample(p, &leaf, 1, 5, 6, "a", "a2", 4);
+	/* Another address in "leaf": another profile frame and stack, the same to speedscope. */
+	other_leaf.name = (uint32_t)profile__intern(p, "leaf");
+	leaf2 = (uint32_t)profile__add_frame(p, &other_leaf);
+	CHECK_TRUE(leaf2 != leaf);
+	add_sample(p, &leaf2, 1, 5, 7, "a", "a3", 1);
+	/* Nothing left once the root goes: one "[empty]" frame, as folded writes it. */
+	add_sample(p, &proc, 1, 400, 400, "", "", 5);
 
 	doc = export_to_json(p, false);
 	profiles = jget(doc, "profiles");
-	CHECK_INT(jlen(profiles), 2);
+	CHECK_INT(jlen(profiles), 3);
+	CHECK_STR(jstr(jget(jat(profiles, 2), "name")), "(pid 400)");
+	CHECK_INT(find_sample(doc, jat(profiles, 2), "[empty]"), 0);
 	CHECK_STR(jstr(jget(jat(profiles, 0), "name")), "a (pid 5)");
 	CHECK_STR(jstr(jget(jat(profiles, 1), "name")), "b (pid 300)");
 	CHECK_STR(jstr(jget(jat(profiles, 0), "unit")), "none");
-	CHECK_INT(jint(jget(jat(profiles, 0), "endValue")), 7);
+	CHECK_INT(jint(jget(jat(profiles, 0), "endValue")), 8);
 	CHECK_INT(jlen(jget(jat(profiles, 0), "samples")), 1);
-	CHECK_INT(jint(jat(jget(jat(profiles, 0), "weights"), 0)), 7);
+	CHECK_INT(jint(jat(jget(jat(profiles, 0), "weights"), 0)), 8);
+	CHECK_INT(find_sample(doc, jat(profiles, 0), "leaf"), 0);
 	CHECK_INT(find_frame(doc, "b (pid 300)", NULL), -1);
 	CHECK_INT(find_sample(doc, jat(profiles, 1), "leaf"), 0);
 	CHECK_INT(find_sample(doc, jat(profiles, 1), "b (tid 301);leaf"), 1);
@@ -730,12 +747,16 @@ static void test_counts_order_roots(void)
 
 	doc = export_to_json(p, true);
 	profiles = jget(doc, "profiles");
-	CHECK_INT(jlen(profiles), 4);
+	CHECK_INT(jlen(profiles), 6);
 	CHECK_STR(jstr(jget(jat(profiles, 1), "name")), "a (pid 5) thread a2 (tid 6)");
-	CHECK_STR(jstr(jget(jat(profiles, 3), "name")), "b (pid 300) thread b (tid 301)");
+	CHECK_STR(jstr(jget(jat(profiles, 2), "name")), "a (pid 5) thread a3 (tid 7)");
+	CHECK_STR(jstr(jget(jat(profiles, 5), "name")), "(pid 400) thread (tid 400)");
+	CHECK_STR(jstr(jget(jat(profiles, 4), "name")), "b (pid 300) thread b (tid 301)");
 	CHECK_INT(find_frame(doc, "b (tid 301)", NULL), -1);
-	CHECK_INT(find_sample(doc, jat(profiles, 3), "leaf"), 0);
-	CHECK_INT(jint(jget(jat(profiles, 3), "endValue")), 2);
+	CHECK_INT(find_sample(doc, jat(profiles, 4), "leaf"), 0);
+	CHECK_INT(jint(jget(jat(profiles, 4), "endValue")), 2);
+	for (size_t i = 0; i < jlen(profiles); i++)
+		check_profile_shape(doc, jat(profiles, i));
 	json_free(doc);
 	profile__free(p);
 }
