@@ -36,13 +36,22 @@ class Record(BpfTestCase):
         for chain in (CHAIN_A, CHAIN_B, CHAIN_C):
             leaf = sum(c for f, c in in_run.items() if f[-1] == chain[-1])
             self.assertGreater(leaf, 0.95 * chain_share(in_run, chain) * total(in_run))
-        for frames, _ in stacks.items():
+        # A sample in a function's first or last instructions, before its frame
+        # is set up or after it is torn down, loses the caller in a frame-pointer
+        # walk (perf's too): allow that for a few samples in a thousand, no more.
+        broken = []
+        for frames, count in stacks.items():
+            ok = True
             if "run" in frames:
-                caller = frames[frames.index("run") - 1] if frames.index("run") else None
-                self.assertIn(caller, ("main", "worker_main"), "broken chain: %s" % ";".join(frames))
+                i = frames.index("run")
+                ok = i > 0 and frames[i - 1] in ("main", "worker_main")
             for chain in (CHAIN_A, CHAIN_B, CHAIN_C):
-                if chain[-1] in frames:
-                    self.assertTrue(has_chain(frames, chain), "broken chain: %s" % ";".join(frames))
+                if chain[-1] in frames and not has_chain(frames, chain):
+                    ok = False
+            if not ok:
+                broken.append((count, ";".join(frames)))
+        self.assertLessEqual(sum(c for c, _ in broken), max(2, 0.005 * n),
+                             "broken chains: %s" % broken)
 
     def test_command_shares_and_chains(self):
         out = self.path("cmd.folded")
