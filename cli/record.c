@@ -457,6 +457,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "hearth: %" PRIu64 " kernel and %" PRIu64 " user stacks unreadable, %" PRIu64
 				" truncated, %" PRIu64 " dropped (profile full), %" PRIu64 " process events lost\n",
 			st->kstack_failed, st->ustack_failed, st->truncated, st->dropped, st->events_lost);
+	if (rec->unwatched)
+		fprintf(stderr, "hearth: %" PRIu64 " child processes beyond %d could not be watched for their exit\n",
+			rec->unwatched, RECORD_MAX_WATCHED);
 	if (st->bpf_run_cnt)
 		fprintf(stderr, "hearth: BPF program: %.2f us per run, %" PRIu64 " runs (kernel.bpf_stats_enabled)\n",
 			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt);
@@ -522,6 +525,7 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 					w->exited = true;
 					rec->nr_live--;
 					epoll_ctl(rec->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
+					collector__remove_pid(rec->collector, w->pid);
 					log_debug("process %d exited", (int)w->pid);
 				}
 			}

@@ -141,6 +141,11 @@ int collector__add_pid(struct collector *c, pid_t pid)
 	return 0;
 }
 
+int collector__remove_pid(struct collector *c, pid_t pid)
+{
+	return sampler__remove_target(c->sampler, pid);
+}
+
 int collector__start(struct collector *c)
 {
 	int r = sampler__start(c->sampler);

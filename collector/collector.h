@@ -54,6 +54,12 @@ static inline void collector__freep(struct collector **c)
 /* Make @pid a target and read its mappings now. -ESRCH if it does not exist. */
 int collector__add_pid(struct collector *c, pid_t pid);
 
+/*
+ * Stop sampling @pid, which has exited (its samples already taken are kept), so
+ * a process that later reuses the number is not sampled. Returns 0 or -errno.
+ */
+int collector__remove_pid(struct collector *c, pid_t pid);
+
 /* Start sampling (perf events on). Returns 0 or -errno. */
 int collector__start(struct collector *c);
 
