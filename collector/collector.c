@@ -252,11 +252,12 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	c->stats.kstack_failed += !!(s->flags & HEARTH_SAMPLE_KSTACK_FAILED);
 	c->stats.ustack_failed += !!(s->flags & HEARTH_SAMPLE_USTACK_FAILED);
 
+	/* Without a process entry (gone before first sight, or the table full) frames stay unnamed. */
 	r = collector_process(c, s->pid, false, &p);
-	if (r < 0 && r != -ESRCH)
-		return r;
-	if (r == -ESRCH)
+	if (r == -ESRCH || r == -E2BIG)
 		p = NULL;
+	else if (r < 0)
+		return r;
 
 	for (size_t i = 0; i < nk && c->opts.kernel; i++) {
 		/* Past the first, kernel addresses are return addresses: look up the call. */
