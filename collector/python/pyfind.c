@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: MIT
+#include "pyfind.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "procmaps.h"
+#include "procmem.h"
+
+/* Caps on what a file or a target can make us do. */
+#define PYFIND_MAX_SYMBOLS (4u << 20)
+#define PYFIND_MAX_RODATA (64u << 20)
+#define PYFIND_MAX_SCAN (64u << 20)    /* bytes of writable data scanned for interp_head */
+#define PYFIND_MAX_PROBES (1u << 20)   /* candidate pointers followed during that scan */
+#define PYFIND_SCAN_CHUNK 65536
+#define PYFIND_MAX_LOADS 32
+#define PYFIND_MAX_VERSIONS 8 /* distinct version strings kept from .rodata */
+
+/* The symbols looked for, indexes into struct pyelf.sym[]. */
+enum {
+	SYM_RUNTIME,        /* _PyRuntime */
+	SYM_PY_VERSION,     /* Py_Version */
+	SYM_TSTATE_CURRENT, /* _PyThreadState_Current */
+	SYM_INTERP_HEAD,    /* interp_head (local, .symtab only) */
+	SYM_COUNT,
+};
+
+static const char *const sym_names[SYM_COUNT] = {
+	[SYM_RUNTIME] = "_PyRuntime",
+	[SYM_PY_VERSION] = "Py_Version",
+	[SYM_TSTATE_CURRENT] = "_PyThreadState_Current",
+	[SYM_INTERP_HEAD] = "interp_head",
+};
+
+struct pyelf_version {
+	int major, minor, micro;
+};
+
+struct pyelf_load {
+	uint64_t offset;
+	uint64_t vaddr;
+	uint64_t filesz;
+	uint64_t memsz;
+	bool writable;
+};
+
+/* What one ELF file tells about the CPython in it. */
+struct pyelf {
+	uint64_t sym[SYM_COUNT]; /* symbol values (link-time addresses), 0 when missing */
+	uint64_t pyruntime_section; /* sh_addr of .PyRuntime, 0 when missing */
+	struct pyelf_load loads[PYFIND_MAX_LOADS];
+	size_t nr_loads;
+	struct pyelf_version versions[PYFIND_MAX_VERSIONS]; /* "X.Y.Z" strings in .rodata */
+	size_t nr_versions;
+};
+
+/* The head of _Py_DebugOffsets, from CPython 3.13 Include/internal/pycore_runtime.h. */
+struct py_debug_offsets_head {
+	char cookie[8];
+	uint64_t version;
+	uint64_t free_threaded;
+	struct {
+		uint64_t size;
+		uint64_t finalizing;
+		uint64_t interpreters_head;
+	} runtime_state;
+	struct {
+		uint64_t size;
+		uint64_t id;
+		uint64_t next;
+		uint64_t threads_head;
+		uint64_t gc;
+		uint64_t imports_modules;
+		uint64_t sysdict;
+		uint64_t builtins;
+		uint64_t ceval_gil;
+		uint64_t gil_runtime_state;
+		uint64_t gil_runtime_state_enabled;
+		uint64_t gil_runtime_state_locked;
+		uint64_t gil_runtime_state_holder;
+	} interpreter_state;
+	struct {
+		uint64_t size;
+		uint64_t prev;
+		uint64_t next;
+		uint64_t interp;
+		uint64_t current_frame;
+		uint64_t thread_id;
+		uint64_t native_thread_id;
+	} thread_state;
+};
+
+static void elf_endp(Elf **e)
+{
+	if (*e)
+		elf_end(*e);
+}
+
+static bool ptr_plausible(uint64_t p)
+{
+	/* Non-NULL, aligned, in the lower half (user space on x86-64 and arm64). */
+	return p && !(p & 7) && p < (1ull << 47);
+}
+
+/* Look up the wanted symbols in one symbol table; defined data symbols only. */
+static int pyelf_scan_symbols(Elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, struct pyelf *pe)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n;
+
+	if (!data || !shdr->sh_entsize)
+		return 0;
+	n = shdr->sh_size / shdr->sh_entsize;
+	if (n > PYFIND_MAX_SYMBOLS)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(data, i, &sym))
+			return -EIO;
+		if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0 ||
+		    GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+			continue;
+		name = elf_strptr(e, shdr->sh_link, sym.st_name);
+		if (!name)
+			continue;
+		for (size_t k = 0; k < SYM_COUNT; k++)
+			if (!pe->sym[k] && !strcmp(name, sym_names[k]))
+				pe->sym[k] = sym.st_value;
+	}
+	return 0;
+}
+
+/*
+ * Collect the strings of .rodata that look like CPython's PY_VERSION ("X.Y.Z",
+ * maybe with a suffix such as "rc1" or "+"), for 2.x and 3.x. Linkers merge
+ * string tails, so one may end a longer string ("/prefix/3.8.18"): a match
+ * starts after anything but a digit or a dot. Other libraries' versions can
+ * look the same ("3.2.0"); pyinfo_find_version() picks among them.
+ */
+static void pyelf_scan_rodata(const char *p, size_t len, struct pyelf *pe)
+{
+	for (size_t i = 0; i < len && pe->nr_versions < PYFIND_MAX_VERSIONS; i++) {
+		unsigned int v[3] = { 0, 0, 0 };
+		size_t j = i, k;
+		bool dup = false;
+
+		if ((p[i] != '2' && p[i] != '3') ||
+		    (i > 0 && (isdigit((unsigned char)p[i - 1]) || p[i - 1] == '.')))
+			continue;
+		for (k = 0; k < 3; k++) {
+			size_t digits = 0;
+
+			while (j < len && isdigit((unsigned char)p[j]) && digits < 3) {
+				v[k] = v[k] * 10 + (p[j] - '0');
+				j++;
+				digits++;
+			}
+			if (!digits || j >= len)
+				break;
+			if (k < 2) {
+				if (p[j] != '.')
+					break;
+				j++;
+			}
+		}
+		if (k < 3 || v[0] > 3 || v[1] > 99)
+			continue;
+		/* Suffix: letters, digits and '+' up to the terminating NUL. */
+		while (j < len && (isalnum((unsigned char)p[j]) || p[j] == '+') && j - i < 24)
+			j++;
+		if (j >= len || p[j] != '\0')
+			continue;
+		for (k = 0; k < pe->nr_versions && !dup; k++)
+			dup = pe->versions[k].major == (int)v[0] && pe->versions[k].minor == (int)v[1] &&
+			      pe->versions[k].micro == (int)v[2];
+		if (!dup)
+			pe->versions[pe->nr_versions++] = (struct pyelf_version){ v[0], v[1], v[2] };
+		i = j;
+	}
+}
+
+/* Read what pyfind needs from the ELF file at @fd. -ENOEXEC: not an ELF file for this machine. */
+static int pyelf_read(int fd, struct pyelf *pe)
+{
+	_cleanup_(elf_endp) Elf *e = NULL;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, phnum;
+	GElf_Ehdr ehdr;
+	int r;
+
+	memset(pe, 0, sizeof(*pe));
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EIO;
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &ehdr))
+		return -ENOEXEC;
+	/* The offsets table describes the machine Hearth runs on, 64-bit only. */
+	if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
+#if defined(__x86_64__)
+	    ehdr.e_machine != EM_X86_64 ||
+#elif defined(__aarch64__)
+	    ehdr.e_machine != EM_AARCH64 ||
+#endif
+	    false)
+		return -ENOEXEC;
+
+	if (elf_getphdrnum(e, &phnum) < 0)
+		return -ENOEXEC;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (pe->nr_loads == PYFIND_MAX_LOADS)
+			return -E2BIG;
+		pe->loads[pe->nr_loads++] = (struct pyelf_load){
+			.offset = ph.p_offset,
+			.vaddr = ph.p_vaddr,
+			.filesz = ph.p_filesz,
+			.memsz = ph.p_memsz,
+			.writable = ph.p_flags & PF_W,
+		};
+	}
+
+	if (elf_getshdrstrndx(e, &shstrndx) < 0)
+		return -ENOEXEC;
+	while ((scn = elf_nextscn(e, scn))) {
+		const char *name;
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		if (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) {
+			r = pyelf_scan_symbols(e, scn, &shdr, pe);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		name = elf_strptr(e, shstrndx, shdr.sh_name);
+		if (!name)
+			continue;
+		if (!strcmp(name, ".PyRuntime")) {
+			pe->pyruntime_section = shdr.sh_addr;
+		} else if (!strcmp(name, ".rodata") && shdr.sh_type == SHT_PROGBITS &&
+			   shdr.sh_size <= PYFIND_MAX_RODATA) {
+			Elf_Data *data = elf_getdata(scn, NULL);
+
+			if (data && data->d_buf)
+				pyelf_scan_rodata(data->d_buf, data->d_size, pe);
+		}
+	}
+	return 0;
+}
+
+/* Load bias of the file mapped at @m: target address minus link-time address. */
+static int pyelf_bias(const struct pyelf *pe, const struct procmap *m, uint64_t *ret)
+{
+	for (size_t i = 0; i < pe->nr_loads; i++) {
+		const struct pyelf_load *l = &pe->loads[i];
+
+		/* The mapping starts at the page holding the segment's first byte. */
+		if (l->filesz && m->offset >= (l->offset & ~4095ull) &&
+		    m->offset < l->offset + l->filesz) {
+			*ret = m->start - (m->offset - l->offset + l->vaddr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* "libpython3.7m.so.1.0", "python2.7", "libpython3.11.so" -> version. */
+static bool version_from_file_name(const char *path, int *ret_major, int *ret_minor)
+{
+	const char *base = strrchr(path, '/');
+	unsigned int major, minor;
+	int n = 0;
+
+	base = base ? base + 1 : path;
+	if (!strncmp(base, "lib", 3))
+		base += 3;
+	if (sscanf(base, "python%1u.%2u%n", &major, &minor, &n) != 2 || n == 0)
+		return false;
+	/* Digits must not go on: "python3.1234" is no version we know. */
+	if (isdigit((unsigned char)base[n]))
+		return false;
+	*ret_major = major;
+	*ret_minor = minor;
+	return true;
+}
+
+/* Whether a version fits the runtime symbols the file has. */
+static bool version_fits(const struct pyelf *pe, int major, int minor)
+{
+	bool modern = pe->sym[SYM_RUNTIME] || pe->pyruntime_section;
+
+	if (major != 2 && major != 3)
+		return false;
+	if (modern)
+		return major == 3 && minor >= 7;
+	return major == 2 || minor <= 6;
+}
+
+/*
+ * The .rodata version string fitting @major.@minor (-1: any that fits the
+ * symbols); NULL when none, or when several different X.Y fit.
+ */
+static const struct pyelf_version *rodata_version(const struct pyelf *pe, int major, int minor)
+{
+	const struct pyelf_version *found = NULL;
+
+	for (size_t i = 0; i < pe->nr_versions; i++) {
+		const struct pyelf_version *v = &pe->versions[i];
+
+		if (!version_fits(pe, v->major, v->minor))
+			continue;
+		if (major >= 0 && (v->major != major || v->minor != minor))
+			continue;
+		if (found && (found->major != v->major || found->minor != v->minor))
+			return NULL;
+		found = v;
+	}
+	return found;
+}
+
+static int pyinfo_find_version(pid_t pid, const struct pyelf *pe, const char *path,
+			       struct pyinfo *info)
+{
+	const struct pyelf_version *v;
+	int major, minor;
+
+	if (info->py_version_addr) {
+		uint32_t hex;
+		int r;
+
+		/* PY_VERSION_HEX: 0xMMmmuu followed by release level and serial. */
+		r = procmem_read_u32(pid, info->py_version_addr, &hex);
+		if (r < 0)
+			return r;
+		if (!version_fits(pe, hex >> 24, (hex >> 16) & 0xff))
+			return -EPROTO;
+		info->major = hex >> 24;
+		info->minor = (hex >> 16) & 0xff;
+		info->micro = (hex >> 8) & 0xff;
+		info->version_source = PYFIND_VERSION_PY_VERSION;
+		return 0;
+	}
+	if (version_from_file_name(path, &major, &minor) && version_fits(pe, major, minor)) {
+		v = rodata_version(pe, major, minor);
+		info->major = major;
+		info->minor = minor;
+		info->micro = v ? v->micro : -1;
+		info->version_source = PYFIND_VERSION_FILE_NAME;
+		return 0;
+	}
+	v = rodata_version(pe, -1, -1);
+	if (v) {
+		info->major = v->major;
+		info->minor = v->minor;
+		info->micro = v->micro;
+		info->version_source = PYFIND_VERSION_RODATA;
+		return 0;
+	}
+	/* CPython, but which? Unsupported, with version 0.0 and no version source. */
+	return -EPROTONOSUPPORT;
+}
+
+/* 3.13+: the target describes its own layout; it must be the one the table has. */
+static int pyinfo_check_debug_offsets(pid_t pid, const struct pyinfo *info)
+{
+	const struct py_offsets *o = info->offsets;
+	struct py_debug_offsets_head d;
+	int r;
+
+	r = procmem_read(pid, info->runtime_addr + o->runtime_debug_offsets, &d, sizeof(d));
+	if (r < 0)
+		return r;
+	if (memcmp(d.cookie, "xdebugpy", sizeof(d.cookie)))
+		return -EPROTO;
+	if ((d.version >> 24) != info->major || ((d.version >> 16) & 0xff) != info->minor)
+		return -EPROTO;
+	if (d.free_threaded ||
+	    d.runtime_state.interpreters_head != (uint64_t)o->runtime_interpreters_head ||
+	    d.interpreter_state.next != (uint64_t)o->interp_next ||
+	    d.interpreter_state.threads_head != (uint64_t)o->interp_tstate_head ||
+	    d.thread_state.size != (uint64_t)o->tstate_size ||
+	    d.thread_state.next != (uint64_t)o->tstate_next ||
+	    d.thread_state.interp != (uint64_t)o->tstate_interp ||
+	    d.thread_state.current_frame != (uint64_t)o->tstate_current_frame ||
+	    d.thread_state.thread_id != (uint64_t)o->tstate_thread_id ||
+	    d.thread_state.native_thread_id != (uint64_t)o->tstate_native_thread_id)
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+/*
+ * Walk the thread states of @interp: each must point back to it. Returns the
+ * length of the list (storing the first @max), -ELOOP for a cycle or more than
+ * PYFIND_MAX_THREADS entries, -EPROTO for a foreign entry, or a read error.
+ * Cycles are caught with Brent's algorithm, in constant space.
+ */
+static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t interp,
+			      uint64_t *ret_addrs, size_t max)
+{
+	uint64_t t, tortoise = 0;
+	size_t n = 0, power = 1, lam = 0;
+	int r;
+
+	if (!ptr_plausible(interp))
+		return -EPROTO;
+	r = procmem_read_ptr(pid, interp + o->interp_tstate_head, &t);
+	if (r < 0)
+		return r;
+	while (t) {
+		uint64_t back;
+
+		if (!ptr_plausible(t))
+			return -EPROTO;
+		if (t == tortoise || n == PYFIND_MAX_THREADS)
+			return -ELOOP;
+		r = procmem_read_ptr(pid, t + o->tstate_interp, &back);
+		if (r < 0)
+			return r;
+		if (back != interp)
+			return -EPROTO;
+		if (n < max)
+			ret_addrs[n] = t;
+		n++;
+		if (++lam == power) {
+			tortoise = t;
+			power *= 2;
+			lam = 0;
+		}
+		r = procmem_read_ptr(pid, t + o->tstate_next, &t);
+		if (r < 0)
+			return r;
+	}
+	return n;
+}
+
+/* An interpreter is real when it has threads and they all point back to it. */
+static int interp_check(pid_t pid, const struct py_offsets *o, uint64_t interp)
+{
+	int r = thread_states_walk(pid, o, interp, NULL, 0);
+
+	if (r < 0)
+		return r;
+	return r > 0 ? 0 : -EAGAIN;
+}
+
+/*
+ * 2.7 and 3.6 without a GIL holder or an interp_head symbol: look through the
+ * file's writable segments in the target for a pointer to an interpreter.
+ * Candidates must point into writable memory before they are followed, and
+ * the number followed is capped.
+ */
+static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyelf *pe,
+		       const struct pyinfo *info, uint64_t *ret_addr, uint64_t *ret_interp)
+{
+	const struct py_offsets *o = info->offsets;
+	_cleanup_free_ uint64_t *buf = malloc(PYFIND_SCAN_CHUNK);
+	size_t scanned = 0, probes = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < pe->nr_loads; i++) {
+		const struct pyelf_load *l = &pe->loads[i];
+		uint64_t start = (l->vaddr + info->load_bias + 7) & ~7ull;
+		uint64_t end = l->vaddr + info->load_bias + l->memsz;
+
+		if (!l->writable)
+			continue;
+		for (uint64_t a = start; a < end; a += PYFIND_SCAN_CHUNK) {
+			size_t len = end - a < PYFIND_SCAN_CHUNK ? (end - a) & ~7ull : PYFIND_SCAN_CHUNK;
+			int r;
+
+			if (scanned >= PYFIND_MAX_SCAN)
+				return -ENOENT;
+			scanned += len;
+			r = procmem_read(pid, a, buf, len);
+			if (r == -EFAULT)
+				continue;
+			if (r < 0)
+				return r;
+			for (size_t k = 0; k < len / 8; k++) {
+				const struct procmap *m;
+				uint64_t p = buf[k], t;
+
+				if (!ptr_plausible(p))
+					continue;
+				m = procmaps__find(maps, p);
+				if (!m || !(m->prot & PROCMAP_WRITE))
+					continue;
+				if (++probes > PYFIND_MAX_PROBES)
+					return -ENOENT;
+				r = procmem_read_ptr(pid, p + o->interp_tstate_head, &t);
+				if (r == 0 && ptr_plausible(t))
+					r = interp_check(pid, o, p);
+				else if (r == 0)
+					r = -EPROTO;
+				/* A target gone or forbidden ends the scan; a wrong guess does not. */
+				if (r == -ESRCH || r == -EPERM)
+					return r;
+				if (r < 0)
+					continue;
+				*ret_addr = a + k * 8;
+				*ret_interp = p;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const struct pyelf *pe,
+			      struct pyinfo *info)
+{
+	const struct py_offsets *o = info->offsets;
+	uint64_t interp, addr;
+	int r;
+
+	if (info->runtime_addr) {
+		r = procmem_read_ptr(pid, info->runtime_addr + o->runtime_interpreters_head, &interp);
+		if (r < 0)
+			return r;
+		if (!interp)
+			return -EAGAIN;
+		r = interp_check(pid, o, interp);
+		if (r < 0)
+			return r;
+		info->interp = interp;
+		info->interp_source = PYFIND_INTERP_RUNTIME;
+		return 0;
+	}
+
+	if (info->tstate_current_addr) {
+		uint64_t t;
+
+		r = procmem_read_ptr(pid, info->tstate_current_addr, &t);
+		if (r < 0)
+			return r;
+		if (t && ptr_plausible(t) &&
+		    procmem_read_ptr(pid, t + o->tstate_interp, &interp) == 0 &&
+		    interp_check(pid, o, interp) == 0) {
+			info->interp = interp;
+			info->interp_source = PYFIND_INTERP_TSTATE_CURRENT;
+			return 0;
+		}
+	}
+
+	if (info->interp_head_addr) {
+		r = procmem_read_ptr(pid, info->interp_head_addr, &interp);
+		if (r < 0)
+			return r;
+		if (!interp)
+			return -EAGAIN;
+		r = interp_check(pid, o, interp);
+		if (r < 0)
+			return r;
+		info->interp = interp;
+		info->interp_source = PYFIND_INTERP_HEAD_SYMBOL;
+		return 0;
+	}
+
+	r = interp_scan(pid, maps, pe, info, &addr, &interp);
+	if (r == -ENOENT)
+		return -EAGAIN;
+	if (r < 0)
+		return r;
+	info->interp_head_addr = addr;
+	info->interp = interp;
+	info->interp_source = PYFIND_INTERP_DATA_SCAN;
+	return 0;
+}
+
+/* Open the file mapped at @m as the target sees it. */
+static int open_mapped_file(pid_t pid, const struct procmap *m)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start,
+		 m->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->path) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fd;
+}
+
+static bool same_file(const struct procmap *a, const struct procmap *b)
+{
+	return a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && !strcmp(a->path, b->path);
+}
+
+/* Try the file first mapped at maps->maps[@first]. -ENOEXEC: no CPython in it. */
+static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, struct pyinfo *ret)
+{
+	const struct procmap *m = &maps->maps[first];
+	_cleanup_close_ int fd = -1;
+	struct pyinfo info = {};
+	bool biased = false;
+	struct pyelf pe;
+	int r;
+
+	fd = open_mapped_file(pid, m);
+	if (fd < 0)
+		return fd == -ENOENT ? -ENOEXEC : fd;
+	r = pyelf_read(fd, &pe);
+	if (r < 0)
+		return r == -ENOEXEC || r == -E2BIG ? -ENOEXEC : r;
+	if (!pe.sym[SYM_RUNTIME] && !pe.pyruntime_section && !pe.sym[SYM_PY_VERSION] &&
+	    !pe.sym[SYM_TSTATE_CURRENT])
+		return -ENOEXEC;
+
+	for (size_t i = first; i < maps->nr && !biased; i++)
+		if (same_file(&maps->maps[i], m))
+			biased = pyelf_bias(&pe, &maps->maps[i], &info.load_bias) == 0;
+	if (!biased)
+		return -ENOEXEC;
+
+#define TARGET_ADDR(v) ((v) ? (v) + info.load_bias : 0)
+	info.runtime_addr = TARGET_ADDR(pe.sym[SYM_RUNTIME] ?: pe.pyruntime_section);
+	info.py_version_addr = TARGET_ADDR(pe.sym[SYM_PY_VERSION]);
+	info.tstate_current_addr = TARGET_ADDR(pe.sym[SYM_TSTATE_CURRENT]);
+	info.interp_head_addr = TARGET_ADDR(pe.sym[SYM_INTERP_HEAD]);
+#undef TARGET_ADDR
+	if (info.runtime_addr)
+		info.tstate_current_addr = info.interp_head_addr = 0;
+	if (strlen(m->path) >= sizeof(info.module))
+		return -ENAMETOOLONG;
+	strcpy(info.module, m->path);
+
+	r = pyinfo_find_version(pid, &pe, m->path, &info);
+	if (r == -EPROTONOSUPPORT)
+		*ret = info;
+	if (r < 0)
+		return r;
+	info.offsets = py_offsets_find(info.major, info.minor);
+	if (!info.offsets) {
+		*ret = info;
+		return -EPROTONOSUPPORT;
+	}
+	if (info.offsets->runtime_debug_offsets != PY_OFFSET_NONE) {
+		r = pyinfo_check_debug_offsets(pid, &info);
+		if (r == -EPROTONOSUPPORT) {
+			info.offsets = NULL;
+			*ret = info;
+		}
+		if (r < 0)
+			return r;
+	}
+	/* The table says where the runtime lives; a 3.7+ build without it is broken. */
+	if ((info.offsets->runtime_interpreters_head != PY_OFFSET_NONE) != !!info.runtime_addr)
+		return -EPROTO;
+
+	r = pyinfo_find_interp(pid, maps, &pe, &info);
+	if (r < 0)
+		return r;
+	*ret = info;
+	return 0;
+}
+
+static bool is_libpython(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	return base && !strncmp(base + 1, "libpython", 9);
+}
+
+int pyfind(pid_t pid, struct pyinfo *ret)
+{
+	_cleanup_(procmaps__freep) struct procmaps *maps = NULL;
+	char exe_link[64], exe[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	if (pid <= 0)
+		return -ESRCH;
+	r = procmaps__read(pid, &maps);
+	if (r < 0)
+		return r;
+	snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", (int)pid);
+	n = readlink(exe_link, exe, sizeof(exe) - 1);
+	if (n < 0) {
+		if (errno == ENOENT && kill(pid, 0) < 0 && errno == ESRCH)
+			return -ESRCH;
+		n = 0; /* kernel threads have no executable; libraries may still be looked at */
+	}
+	exe[n] = '\0';
+
+	/* The executable first, then each distinct libpython*, by first mapping. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < maps->nr; i++) {
+			const struct procmap *m = &maps->maps[i];
+			bool seen = false;
+
+			if (!procmap__is_file(m))
+				continue;
+			if (pass == 0 ? strcmp(m->path, exe) != 0 : !is_libpython(m->path))
+				continue;
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = same_file(&maps->maps[j], m);
+			if (seen)
+				continue;
+			r = pyfind_module(pid, maps, i, ret);
+			if (r != -ENOEXEC)
+				return r;
+			if (pass == 0)
+				break;
+		}
+	}
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return -ESRCH;
+	return -ENOEXEC;
+}
+
+int pyinfo_thread_states(pid_t pid, const struct pyinfo *info, uint64_t *ret_addrs, size_t max)
+{
+	if (!info->offsets)
+		return -EINVAL;
+	return thread_states_walk(pid, info->offsets, info->interp, ret_addrs, max);
+}

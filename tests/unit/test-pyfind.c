@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pyfind against real interpreters: each installed pyenv CPython and Debian's
+ * /usr/bin/python3.11 run a script with two extra threads; pyfind must name
+ * the version the interpreter reports itself and list three thread states.
+ * 2.7 and 3.6 run once more with a stripped copy of their libpython, so the
+ * interpreter is found by scanning writable data rather than by symbol.
+ *
+ * Usage: test-pyfind [PYENV_ROOT]. Without the argument: $PYENV_ROOT, then
+ * `pyenv root`, then ~/.pyenv. Needs to be root or the children's parent
+ * (process_vm_readv under Yama ptrace_scope <= 1). Children die with the test
+ * (PR_SET_PDEATHSIG) and are killed on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cleanup.h"
+#include "pyfind.h"
+
+static const char *const pyenv_versions[] = {
+	"2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18",
+	"3.10.13", "3.11.7", "3.12.1", "3.13.0",
+};
+
+static const char thread_script[] =
+	"import sys, threading, time\n"
+	"for _ in range(2):\n"
+	"    t = threading.Thread(target=time.sleep, args=(60,))\n"
+	"    t.daemon = True\n"
+	"    t.start()\n"
+	"sys.stdout.write('ready\\n')\n"
+	"sys.stdout.flush()\n"
+	"time.sleep(60)\n";
+
+#define MAX_CHILDREN 8
+static pid_t children[MAX_CHILDREN];
+
+static void child_forget(pid_t pid)
+{
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+static void child_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	child_forget(pid);
+}
+
+static void children_kill_all(void)
+{
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		child_kill(children[i]);
+}
+
+static void on_signal(int sig)
+{
+	children_kill_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * Start @argv with stdout on a pipe; @ld_path, when set, becomes
+ * LD_LIBRARY_PATH. Returns the pid and the pipe's read end in *ret_fd.
+ */
+static pid_t spawn(char *const argv[], const char *ld_path, int *ret_fd)
+{
+	pid_t parent = getpid(), pid;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(p[1], STDOUT_FILENO);
+		if (ld_path)
+			setenv("LD_LIBRARY_PATH", ld_path, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		if (!children[i]) {
+			children[i] = pid;
+			break;
+		}
+	*ret_fd = p[0];
+	return pid;
+}
+
+/* Read one line from @fd within @timeout_ms. Returns its length or -errno. */
+static int read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t len = 0;
+
+	while (len + 1 < size) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int r = poll(&pfd, 1, timeout_ms);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ETIMEDOUT;
+		n = read(fd, buf + len, 1);
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		if (buf[len] == '\n')
+			break;
+		len++;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+/* Ask @python for sys.version_info[:2]. */
+static int python_version(const char *python, unsigned int *ret_major, unsigned int *ret_minor)
+{
+	char *argv[] = { (char *)python, "-c", "import sys; print(sys.version_info[:2])", NULL };
+	char line[128];
+	int fd, r;
+	pid_t pid;
+
+	pid = spawn(argv, NULL, &fd);
+	if (pid < 0)
+		return pid;
+	r = read_line(fd, line, sizeof(line), 10000);
+	close(fd);
+	child_kill(pid);
+	if (r < 0)
+		return r;
+	if (sscanf(line, "(%u, %u)", ret_major, ret_minor) != 2)
+		return -EPROTO;
+	return 0;
+}
+
+static const char *version_source_name(enum pyfind_version_source s)
+{
+	switch (s) {
+	case PYFIND_VERSION_PY_VERSION:
+		return "Py_Version";
+	case PYFIND_VERSION_FILE_NAME:
+		return "file name";
+	case PYFIND_VERSION_RODATA:
+		return ".rodata";
+	default:
+		return "none";
+	}
+}
+
+static const char *interp_source_name(enum pyfind_interp_source s)
+{
+	switch (s) {
+	case PYFIND_INTERP_RUNTIME:
+		return "_PyRuntime";
+	case PYFIND_INTERP_TSTATE_CURRENT:
+		return "_PyThreadState_Current";
+	case PYFIND_INTERP_HEAD_SYMBOL:
+		return "interp_head";
+	case PYFIND_INTERP_DATA_SCAN:
+		return "data scan";
+	default:
+		return "none";
+	}
+}
+
+/*
+ * Run the thread script under @python and check what pyfind says. Returns 0
+ * and what pyfind found in *@ret_info, or -1 when something failed.
+ */
+static int check_python(const char *python, const char *ld_path, struct pyinfo *ret_info)
+{
+	char *argv[] = { (char *)python, "-c", (char *)thread_script, NULL };
+	unsigned int major, minor;
+	uint64_t tstates[8];
+	struct pyinfo info;
+	char line[64];
+	int fd, r, n, ret = -1;
+	pid_t pid;
+
+	r = python_version(python, &major, &minor);
+	CHECK_INT(r, 0);
+	if (r < 0)
+		return -1;
+	pid = spawn(argv, ld_path, &fd);
+	CHECK_TRUE(pid > 0);
+	if (pid <= 0)
+		return -1;
+	r = read_line(fd, line, sizeof(line), 10000);
+	CHECK_INT(r, 5);
+	if (r == 5) {
+		r = pyfind(pid, &info);
+		CHECK_INT(r, 0);
+		if (r == 0) {
+			CHECK_INT(info.major, major);
+			CHECK_INT(info.minor, minor);
+			CHECK_TRUE(info.offsets != NULL);
+			n = pyinfo_thread_states(pid, &info, tstates, ARRAY_SIZE(tstates));
+			CHECK_INT(n, 3);
+			/* A smaller buffer still counts them all. */
+			CHECK_INT(pyinfo_thread_states(pid, &info, tstates, 1), n);
+			printf("  %u.%u.%d in %s (version from %s, interpreter from %s): %d threads\n",
+			       info.major, info.minor, info.micro, info.module,
+			       version_source_name(info.version_source),
+			       interp_source_name(info.interp_source), n);
+			*ret_info = info;
+			ret = 0;
+		}
+	}
+	close(fd);
+	child_kill(pid);
+	return ret;
+}
+
+/* Run a program to completion; 0 when it exits with 0. */
+static int run(char *const argv[])
+{
+	int fd, status;
+	pid_t pid = spawn(argv, NULL, &fd);
+
+	if (pid < 0)
+		return pid;
+	close(fd);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	child_forget(pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/*
+ * Run @version again with a stripped copy of its libpython in a temporary
+ * directory (pyenv's RUNPATH lets LD_LIBRARY_PATH win). With @file_name, the
+ * copy is called that and @soname is a symlink to it: the kernel names the
+ * mapping after the target, so the version must come from somewhere else
+ * than the file name.
+ */
+static void check_stripped(const char *root, const char *version, const char *soname,
+			   const char *file_name, enum pyfind_version_source version_source,
+			   enum pyfind_interp_source interp_source)
+{
+	char dir[] = "/tmp/test-pyfind-XXXXXX", src[PATH_MAX], dst[PATH_MAX + 64];
+	char link[PATH_MAX + 64], python[PATH_MAX];
+	char *argv[] = { "/usr/bin/objcopy", "--strip-all", src, dst, NULL };
+	struct pyinfo info;
+	int r;
+
+	snprintf(src, sizeof(src), "%s/versions/%s/lib/%s", root, version, soname);
+	snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, version);
+	if (access(src, R_OK) < 0 || access(python, X_OK) < 0 || access(argv[0], X_OK) < 0) {
+		printf("%s stripped: skipped (no %s or no objcopy)\n", version, src);
+		return;
+	}
+	if (!mkdtemp(dir)) {
+		CHECK_INT(-errno, 0);
+		return;
+	}
+	snprintf(dst, sizeof(dst), "%s/%s", dir, file_name ?: soname);
+	snprintf(link, sizeof(link), "%s/%s", dir, soname);
+	r = run(argv);
+	CHECK_INT(r, 0);
+	if (r == 0 && file_name) {
+		r = symlink(file_name, link) < 0 ? -errno : 0;
+		CHECK_INT(r, 0);
+	}
+	if (r == 0) {
+		printf("%s with a stripped %s:\n", version, file_name ?: soname);
+		r = check_python(python, dir, &info);
+		CHECK_INT(r, 0);
+		if (r == 0) {
+			CHECK_INT(info.version_source, version_source);
+			CHECK_INT(info.interp_source, interp_source);
+		}
+	}
+	if (file_name)
+		unlink(link);
+	unlink(dst);
+	rmdir(dir);
+}
+
+/*
+ * 2.7 and 3.6 busy in their only thread: it holds the GIL (a lone thread
+ * never drops it), so _PyThreadState_Current leads to the interpreter. The
+ * child spins only until pyfind has looked.
+ */
+static void check_gil_holder(const char *root, const char *version)
+{
+	static const char busy[] = "import sys\nsys.stdout.write('ready\\n')\nsys.stdout.flush()\n"
+				   "while True: pass\n";
+	char python[PATH_MAX], line[64];
+	char *argv[] = { python, "-c", (char *)busy, NULL };
+	struct pyinfo info;
+	int fd, r;
+	pid_t pid;
+
+	snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, version);
+	if (access(python, X_OK) < 0)
+		return;
+	pid = spawn(argv, NULL, &fd);
+	CHECK_TRUE(pid > 0);
+	if (pid <= 0)
+		return;
+	r = read_line(fd, line, sizeof(line), 10000);
+	CHECK_INT(r, 5);
+	if (r == 5) {
+		r = pyfind(pid, &info);
+		CHECK_INT(r, 0);
+		if (r == 0) {
+			CHECK_INT(info.interp_source, PYFIND_INTERP_TSTATE_CURRENT);
+			CHECK_INT(pyinfo_thread_states(pid, &info, NULL, 0), 1);
+			printf("%s busy: interpreter from %s\n", version,
+			       interp_source_name(info.interp_source));
+		}
+	}
+	close(fd);
+	child_kill(pid);
+}
+
+static void pyenv_root(int argc, char **argv, char *buf, size_t size)
+{
+	const char *env = getenv("PYENV_ROOT");
+	FILE *f;
+
+	if (argc > 1) {
+		snprintf(buf, size, "%s", argv[1]);
+		return;
+	}
+	if (env && *env) {
+		snprintf(buf, size, "%s", env);
+		return;
+	}
+	f = popen("pyenv root 2>/dev/null", "re");
+	if (f) {
+		bool ok = fgets(buf, size, f) != NULL;
+
+		if (pclose(f) == 0 && ok) {
+			buf[strcspn(buf, "\n")] = '\0';
+			if (*buf)
+				return;
+		}
+	}
+	snprintf(buf, size, "%s/.pyenv", getenv("HOME") ?: "/root");
+}
+
+int main(int argc, char **argv)
+{
+	char root[PATH_MAX], python[PATH_MAX + 64];
+	struct pyinfo info;
+	int tested = 0, fd;
+	pid_t pid;
+
+	atexit(children_kill_all);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGALRM, on_signal);
+	alarm(55);
+
+	pyenv_root(argc, argv, root, sizeof(root));
+	for (size_t i = 0; i < ARRAY_SIZE(pyenv_versions); i++) {
+		snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, pyenv_versions[i]);
+		if (access(python, X_OK) < 0) {
+			printf("%s: not installed, skipped\n", python);
+			continue;
+		}
+		printf("%s:\n", python);
+		check_python(python, NULL, &info);
+		tested++;
+	}
+	if (access("/usr/bin/python3.11", X_OK) == 0) {
+		printf("/usr/bin/python3.11:\n");
+		if (check_python("/usr/bin/python3.11", NULL, &info) == 0) {
+			/* Debian links libpython into the (stripped, non-PIE) executable. */
+			CHECK_STR(info.module, "/usr/bin/python3.11");
+			CHECK_INT(info.load_bias, 0);
+		}
+		tested++;
+	} else {
+		printf("/usr/bin/python3.11: not installed, skipped\n");
+	}
+	CHECK_TRUE(tested > 0);
+
+	/* No interp_head symbol: the interpreter is found by scanning writable data. */
+	check_stripped(root, "2.7.18", "libpython2.7.so.1.0", NULL, PYFIND_VERSION_FILE_NAME,
+		       PYFIND_INTERP_DATA_SCAN);
+	check_stripped(root, "3.6.15", "libpython3.6m.so.1.0", NULL, PYFIND_VERSION_FILE_NAME,
+		       PYFIND_INTERP_DATA_SCAN);
+	check_gil_holder(root, "2.7.18");
+	check_gil_holder(root, "3.6.15");
+	/* No version in the name: the PY_VERSION string in .rodata tells. */
+	check_stripped(root, "2.7.18", "libpython2.7.so.1.0", "libpython-renamed.so",
+		       PYFIND_VERSION_RODATA, PYFIND_INTERP_DATA_SCAN);
+	check_stripped(root, "3.8.18", "libpython3.8.so.1.0", "libpython-renamed.so",
+		       PYFIND_VERSION_RODATA, PYFIND_INTERP_RUNTIME);
+
+	/* Not Python at all. */
+	{
+		char *sleep_argv[] = { "/bin/sleep", "60", NULL };
+
+		pid = spawn(sleep_argv, NULL, &fd);
+		CHECK_TRUE(pid > 0);
+		if (pid > 0) {
+			CHECK_INT(pyfind(pid, &info), -ENOEXEC);
+			close(fd);
+			child_kill(pid);
+		}
+	}
+
+	/* Gone: a child reaped is a pid nobody has (until reused, which is unlikely this soon). */
+	{
+		char *true_argv[] = { "/bin/true", NULL };
+
+		pid = spawn(true_argv, NULL, &fd);
+		CHECK_TRUE(pid > 0);
+		if (pid > 0) {
+			close(fd);
+			waitpid(pid, NULL, 0);
+			child_forget(pid);
+			CHECK_INT(pyfind(pid, &info), -ESRCH);
+		}
+		CHECK_INT(pyfind(0, &info), -ESRCH);
+		CHECK_INT(pyfind(-1, &info), -ESRCH);
+	}
+
+	return check_finish("pyfind");
+}
