@@ -53,6 +53,13 @@ const struct procmap *procmaps__find(const struct procmaps *m, uint64_t addr);
 /* True for a mapping backed by a regular file (not [vdso], [heap], anonymous...). */
 bool procmap__is_file(const struct procmap *m);
 
+/*
+ * Open the file behind mapping @m of process @pid as that process sees it:
+ * through /proc/PID/map_files (works for deleted files and other mount
+ * namespaces), else /proc/PID/root/PATH. Returns an O_CLOEXEC fd or -errno.
+ */
+int procmap__open(const struct procmap *m, pid_t pid);
+
 /* Read a whole /proc-style file (sizes there are 0, so read until EOF), at most @max bytes. */
 int read_proc_file(const char *path, size_t max, char **ret, size_t *ret_len);
 

@@ -56,23 +56,6 @@ struct symcache *symcache__free(struct symcache *c)
 	return NULL;
 }
 
-/* Open the mapped file as the process sees it. */
-static int symcache_open(pid_t pid, const struct procmap *m, char *root, size_t root_size)
-{
-	char path[4200];
-	int fd;
-
-	snprintf(root, root_size, "/proc/%d/root", (int)pid);
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
-		 (unsigned long long)m->start, (unsigned long long)m->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	snprintf(path, sizeof(path), "%s%s", root, m->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
 static struct symcache_entry *symcache_slot(struct symcache *c)
 {
 	size_t victim = SIZE_MAX;
@@ -109,7 +92,8 @@ int symcache__get(struct symcache *c, pid_t pid, const struct procmap *m, struct
 		}
 	}
 
-	fd = symcache_open(pid, m, root, sizeof(root));
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	fd = procmap__open(m, pid);
 	if (fd < 0) {
 		/* Not remembered: the file may be readable through another process later. */
 		c->stats.failures++;

@@ -523,6 +523,26 @@ static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyel
 	return -ENOENT;
 }
 
+/* Take the interpreter pointer stored at @addr, if it checks out. -EAGAIN: none yet. */
+static int pyinfo_interp_at(pid_t pid, struct pyinfo *info, uint64_t addr,
+			    enum pyfind_interp_source source)
+{
+	uint64_t interp;
+	int r;
+
+	r = procmem_read_ptr(pid, addr, &interp);
+	if (r < 0)
+		return r;
+	if (!interp)
+		return -EAGAIN;
+	r = interp_check(pid, info->offsets, interp);
+	if (r < 0)
+		return r;
+	info->interp = interp;
+	info->interp_source = source;
+	return 0;
+}
+
 static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const struct pyelf *pe,
 			      struct pyinfo *info)
 {
@@ -530,19 +550,9 @@ static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const stru
 	uint64_t interp, addr;
 	int r;
 
-	if (info->runtime_addr) {
-		r = procmem_read_ptr(pid, info->runtime_addr + o->runtime_interpreters_head, &interp);
-		if (r < 0)
-			return r;
-		if (!interp)
-			return -EAGAIN;
-		r = interp_check(pid, o, interp);
-		if (r < 0)
-			return r;
-		info->interp = interp;
-		info->interp_source = PYFIND_INTERP_RUNTIME;
-		return 0;
-	}
+	if (info->runtime_addr)
+		return pyinfo_interp_at(pid, info, info->runtime_addr + o->runtime_interpreters_head,
+					PYFIND_INTERP_RUNTIME);
 
 	if (info->tstate_current_addr) {
 		uint64_t t;
@@ -559,19 +569,8 @@ static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const stru
 		}
 	}
 
-	if (info->interp_head_addr) {
-		r = procmem_read_ptr(pid, info->interp_head_addr, &interp);
-		if (r < 0)
-			return r;
-		if (!interp)
-			return -EAGAIN;
-		r = interp_check(pid, o, interp);
-		if (r < 0)
-			return r;
-		info->interp = interp;
-		info->interp_source = PYFIND_INTERP_HEAD_SYMBOL;
-		return 0;
-	}
+	if (info->interp_head_addr)
+		return pyinfo_interp_at(pid, info, info->interp_head_addr, PYFIND_INTERP_HEAD_SYMBOL);
 
 	r = interp_scan(pid, maps, pe, info, &addr, &interp);
 	if (r == -ENOENT)
@@ -582,25 +581,6 @@ static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const stru
 	info->interp = interp;
 	info->interp_source = PYFIND_INTERP_DATA_SCAN;
 	return 0;
-}
-
-/* Open the file mapped at @m as the target sees it. */
-static int open_mapped_file(pid_t pid, const struct procmap *m)
-{
-	char path[PATH_MAX + 64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start,
-		 m->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->path) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	return fd;
 }
 
 static bool same_file(const struct procmap *a, const struct procmap *b)
@@ -619,7 +599,7 @@ static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, s
 	struct pyelf pe;
 	int r;
 
-	fd = open_mapped_file(pid, m);
+	fd = procmap__open(m, pid);
 	if (fd < 0)
 		return fd == -ENOENT ? -ENOEXEC : fd;
 	r = pyelf_read(fd, &pe);
