@@ -322,6 +322,25 @@ static void output_discard(struct output *o)
 	o->tmp = mfree(o->tmp);
 }
 
+/* The process (thread group) @pid belongs to, from /proc/PID/status; -ESRCH if none. */
+static pid_t record_tgid_of(pid_t pid)
+{
+	char path[64], line[128];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -ESRCH;
+	while (fgets(line, sizeof(line), f)) {
+		int tgid;
+
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			return tgid;
+	}
+	return -ESRCH;
+}
+
 static int record_watch(struct record *rec, pid_t pid)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -601,11 +620,15 @@ int verb_record(int argc, char **argv)
 		return EXIT_FAILURE_RUN;
 	}
 	for (int i = 0; i < arg_nr_pids; i++) {
-		char path[32];
+		pid_t tgid = record_tgid_of(arg_pids[i]);
 
-		snprintf(path, sizeof(path), "/proc/%d", (int)arg_pids[i]);
-		if (access(path, F_OK) < 0) {
+		if (tgid < 0) {
 			log_error("cannot attach to pid %d: no such process", (int)arg_pids[i]);
+			return EXIT_FAILURE_RUN;
+		}
+		if (tgid != arg_pids[i]) {
+			log_error("cannot attach to pid %d: it is a thread of process %d; give -p %d",
+				  (int)arg_pids[i], (int)tgid, (int)tgid);
 			return EXIT_FAILURE_RUN;
 		}
 	}

@@ -106,6 +106,18 @@ class Runtime(BpfTestCase):
         self.assertFalse(os.path.exists(out))
         self.assertEqual(os.listdir(self.tmp.name), [], "temporary output left behind")
 
+    def test_thread_id_instead_of_pid(self):
+        burn = self.spawn([CPUBURN, "10", "--threads", "1"])
+        deadline = time.time() + 5
+        tids = []
+        while time.time() < deadline and len(tids) < 2:
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % burn.pid)]
+            time.sleep(0.05)
+        tid = max(t for t in tids if t != burn.pid)
+        self.expect(["record", "-p", str(tid), "-o", self.path("t.svg")],
+                    r"cannot attach to pid %d: it is a thread of process %d; give -p %d"
+                    % (tid, burn.pid, burn.pid))
+
     def test_unwritable_output(self):
         self.expect(["record", "-p", "1", "-o", "/proc/hearth-nope/out.svg"],
                     r"cannot write /proc/hearth-nope/out.svg: ")
