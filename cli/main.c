@@ -13,6 +13,7 @@ static const struct {
 	const char *help;
 } verbs[] = {
 	{ "record", verb_record, "sample a running process or a command and write a profile" },
+	{ "dump", verb_dump, "print the Python stack of every thread of a running CPython process" },
 };
 
 static void usage(FILE *out)

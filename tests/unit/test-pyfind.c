@@ -325,7 +325,17 @@ static void check_gil_holder(const char *root, const char *version)
 	r = read_line(fd, line, sizeof(line), 10000);
 	CHECK_INT(r, 5);
 	if (r == 5) {
-		r = pyfind(pid, &info);
+		/*
+		 * _PyThreadState_Current is NULL whenever the spinner has dropped the
+		 * GIL for a moment, and then the interp_head path answers: ask a few
+		 * times so the _PyThreadState_Current path is the one tested.
+		 */
+		for (int tries = 0; tries < 50; tries++) {
+			r = pyfind(pid, &info);
+			if (r < 0 || info.interp_source == PYFIND_INTERP_TSTATE_CURRENT)
+				break;
+			usleep(20000);
+		}
 		CHECK_INT(r, 0);
 		if (r == 0) {
 			CHECK_INT(info.interp_source, PYFIND_INTERP_TSTATE_CURRENT);
