@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "hearth.h"
+#include "json.h"
 #include "log.h"
 #include "parse.h"
 #include "procmaps.h"
@@ -187,51 +188,6 @@ static void dump_report_pyfind(int r, const struct pyinfo *info)
 		log_error("cannot read the CPython interpreter of pid %d: %s", (int)arg_pid, strerror(-r));
 		break;
 	}
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped, bad UTF-8 as U+FFFD. */
-static void json_string(FILE *out, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	fputc('"', out);
-	while (*p) {
-		unsigned char c = *p;
-		size_t n = 0;
-
-		if (c == '"' || c == '\\') {
-			fprintf(out, "\\%c", c);
-			p++;
-			continue;
-		}
-		if (c < 0x20) {
-			fprintf(out, "\\u%04x", c);
-			p++;
-			continue;
-		}
-		if (c < 0x80) {
-			fputc(c, out);
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3;
-		for (size_t i = 1; i <= n; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				n = 0;
-		if (!n) {
-			fputs("\\ufffd", out);
-			p++;
-			continue;
-		}
-		fwrite(p, 1, n + 1, out);
-		p += n + 1;
-	}
-	fputc('"', out);
 }
 
 static void dump_print_json(const struct pyinfo *info, const struct dump_thread *threads, size_t nr)
