@@ -9,6 +9,7 @@
 #define HEARTH_PROCMEM_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,5 +29,11 @@ int procmem_read_ptr(pid_t pid, uint64_t addr, uint64_t *ret);
 
 /* Read a 32-bit word into *@ret. Same returns; *@ret untouched on failure. */
 int procmem_read_u32(pid_t pid, uint64_t addr, uint32_t *ret);
+
+/* A pointer read from a target that could point at a live object: non-NULL, 8-byte aligned, user half. */
+static inline bool procmem_ptr_plausible(uint64_t p)
+{
+	return p && !(p & 7) && p < (1ull << 47);
+}
 
 #endif

@@ -106,12 +106,6 @@ static void elf_endp(Elf **e)
 		elf_end(*e);
 }
 
-static bool ptr_plausible(uint64_t p)
-{
-	/* Non-NULL, aligned, in the lower half (user space on x86-64 and arm64). */
-	return p && !(p & 7) && p < (1ull << 47);
-}
-
 /* Look up the wanted symbols in one symbol table; defined data symbols only. */
 static int pyelf_scan_symbols(Elf *e, Elf_Scn *scn, const GElf_Shdr *shdr, struct pyelf *pe)
 {
@@ -417,7 +411,7 @@ static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t in
 	size_t n = 0, power = 1, lam = 0;
 	int r;
 
-	if (!ptr_plausible(interp))
+	if (!procmem_ptr_plausible(interp))
 		return -EPROTO;
 	r = procmem_read_ptr(pid, interp + o->interp_tstate_head, &t);
 	if (r < 0)
@@ -425,7 +419,7 @@ static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t in
 	while (t) {
 		uint64_t back;
 
-		if (!ptr_plausible(t))
+		if (!procmem_ptr_plausible(t))
 			return -EPROTO;
 		if (t == tortoise || n == PYFIND_MAX_THREADS)
 			return -ELOOP;
@@ -497,7 +491,7 @@ static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyel
 				const struct procmap *m;
 				uint64_t p = buf[k], t;
 
-				if (!ptr_plausible(p))
+				if (!procmem_ptr_plausible(p))
 					continue;
 				m = procmaps__find(maps, p);
 				if (!m || !(m->prot & PROCMAP_WRITE))
@@ -505,7 +499,7 @@ static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyel
 				if (++probes > PYFIND_MAX_PROBES)
 					return -ENOENT;
 				r = procmem_read_ptr(pid, p + o->interp_tstate_head, &t);
-				if (r == 0 && ptr_plausible(t))
+				if (r == 0 && procmem_ptr_plausible(t))
 					r = interp_check(pid, o, p);
 				else if (r == 0)
 					r = -EPROTO;
@@ -560,7 +554,7 @@ static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const stru
 		r = procmem_read_ptr(pid, info->tstate_current_addr, &t);
 		if (r < 0)
 			return r;
-		if (t && ptr_plausible(t) &&
+		if (t && procmem_ptr_plausible(t) &&
 		    procmem_read_ptr(pid, t + o->tstate_interp, &interp) == 0 &&
 		    interp_check(pid, o, interp) == 0) {
 			info->interp = interp;

@@ -34,12 +34,6 @@ struct pystack {
 	struct pycode cache[PYSTACK_CACHE_SIZE];
 };
 
-static bool ptr_plausible(uint64_t p)
-{
-	/* Non-NULL, aligned, in the lower half (user space on x86-64). */
-	return p && !(p & 7) && p < (1ull << 47);
-}
-
 static uint64_t get_u64(const uint8_t *buf, int16_t off)
 {
 	uint64_t v;
@@ -133,7 +127,7 @@ static bool pystack_is_code_type(struct pystack *s, uint64_t type)
 	uint64_t name;
 	char buf[5];
 
-	if (!ptr_plausible(type))
+	if (!procmem_ptr_plausible(type))
 		return false;
 	if (type == s->code_type)
 		return true;
@@ -181,7 +175,7 @@ static int pystack_read_str(struct pystack *s, uint64_t addr, char *buf, size_t 
 	bool compact, ascii;
 	int r;
 
-	if (!ptr_plausible(addr))
+	if (!procmem_ptr_plausible(addr))
 		return -EPROTO;
 	if (o->unicode_state == PY_OFFSET_NONE)
 		return pystack_read_bytes_str(s, addr, buf, size);
@@ -227,7 +221,7 @@ static int pystack_read_table(struct pystack *s, uint64_t addr, struct pycode *e
 	e->table_len = 0;
 	if (!addr)
 		return 0;
-	if (!ptr_plausible(addr))
+	if (!procmem_ptr_plausible(addr))
 		return -EPROTO;
 	r = procmem_read(s->pid, addr + o->bytes_size, &len, sizeof(len));
 	if (r < 0)
@@ -255,7 +249,7 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	int64_t nr_units = 0;
 	int r;
 
-	if (!ptr_plausible(addr))
+	if (!procmem_ptr_plausible(addr))
 		return -EPROTO;
 	r = procmem_read(s->pid, addr, head, o->code_size);
 	if (r < 0)
@@ -271,7 +265,7 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	firstlineno = (int32_t)get_u32(head, o->code_firstlineno);
 	if (o->code_code_adaptive != PY_OFFSET_NONE)
 		memcpy(&nr_units, head + o->varobject_size, sizeof(nr_units));
-	if (!ptr_plausible(name_ptr) || !ptr_plausible(file_ptr) || firstlineno < 0 ||
+	if (!procmem_ptr_plausible(name_ptr) || !procmem_ptr_plausible(file_ptr) || firstlineno < 0 ||
 	    nr_units < 0 || nr_units > (1 << 24))
 		return -EPROTO;
 
@@ -359,7 +353,7 @@ static int pystack_walk_frames(struct pystack *s, uint64_t tstate, struct pystac
 			break;
 		}
 		f = &t->frames[t->nr++];
-		if (!ptr_plausible(frame) || procmem_read(s->pid, frame, head, head_len) < 0) {
+		if (!procmem_ptr_plausible(frame) || procmem_read(s->pid, frame, head, head_len) < 0) {
 			pystack_frame_fill(s, f, frame, 0, -1, false);
 			t->inconsistent = true;
 			break;
@@ -390,7 +384,7 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 			return r;
 		if (!cframe)
 			return 0;
-		if (!ptr_plausible(cframe)) {
+		if (!procmem_ptr_plausible(cframe)) {
 			t->inconsistent = true;
 			return 0;
 		}
@@ -408,7 +402,7 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 			t->truncated = true;
 			break;
 		}
-		if (!ptr_plausible(frame) || procmem_read(s->pid, frame, head, o->iframe_size) < 0) {
+		if (!procmem_ptr_plausible(frame) || procmem_read(s->pid, frame, head, o->iframe_size) < 0) {
 			pystack_frame_fill(s, &t->frames[t->nr++], frame, 0, -1, false);
 			t->inconsistent = true;
 			break;
@@ -438,7 +432,7 @@ int pystack__walk(struct pystack *s, uint64_t tstate, struct pystack_trace *trac
 {
 	int r = 0;
 
-	if (!ptr_plausible(tstate))
+	if (!procmem_ptr_plausible(tstate))
 		return -EINVAL;
 	for (int i = 0; i < PYSTACK_TRIES; i++) {
 		trace->nr = 0;
@@ -461,7 +455,7 @@ static int pystack_gil_struct(struct pystack *s, uint64_t gil, uint64_t *ret)
 	uint32_t locked;
 	int r;
 
-	if (!ptr_plausible(gil))
+	if (!procmem_ptr_plausible(gil))
 		return -EPROTO;
 	r = procmem_read_u32(s->pid, gil + s->o->gil_locked, &locked);
 	if (r < 0)
@@ -527,7 +521,7 @@ int pystack__thread_tid(struct pystack *s, uint64_t tstate, pid_t *ret_tid, uint
 		if (r < 0)
 			return r;
 	} else {
-		if (s->tid_offset < 0 || !ptr_plausible(thread_id))
+		if (s->tid_offset < 0 || !procmem_ptr_plausible(thread_id))
 			return -ENOENT;
 		r = procmem_read_u32(s->pid, thread_id + s->tid_offset, &v);
 		if (r < 0)
