@@ -93,6 +93,7 @@ struct py_offsets {
 	int16_t iframe_previous;     /* previous */
 	int16_t iframe_instr;        /* prev_instr (3.11-3.12), instr_ptr (3.13) */
 	int16_t iframe_owner;        /* owner, a char holding an enum _frameowner */
+	int16_t iframe_owner_generator; /* FRAME_OWNED_BY_GENERATOR: never incomplete (3.11+) */
 	int16_t iframe_owner_cstack; /* FRAME_OWNED_BY_CSTACK, the shim frames to skip (3.12+) */
 	int16_t iframe_size;         /* offsetof(localsplus): the fixed part */
 
