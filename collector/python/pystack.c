@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "log.h"
 #include "pyline.h"
 #include "procmem.h"
 
@@ -31,6 +32,7 @@ struct pystack {
 	const struct py_offsets *o;
 	uint64_t code_type; /* PyCode_Type in the target, once one code object validated */
 	int tid_offset;     /* of the tid in glibc's struct pthread, or -1 */
+	uint64_t serial;    /* of the last entry filled */
 	struct pycode cache[PYSTACK_CACHE_SIZE];
 };
 
@@ -245,7 +247,7 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	uint8_t head[PYSTACK_MAX_HEAD];
 	uint64_t name_ptr, file_ptr, table_ptr = 0;
 	struct pycode *e;
-	int32_t firstlineno;
+	int32_t firstlineno, firsttraceable = 0;
 	int64_t nr_units = 0;
 	int r;
 
@@ -263,15 +265,18 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	else if (o->code_lnotab != PY_OFFSET_NONE)
 		table_ptr = get_u64(head, o->code_lnotab);
 	firstlineno = (int32_t)get_u32(head, o->code_firstlineno);
+	if (o->code_firsttraceable != PY_OFFSET_NONE)
+		firsttraceable = (int32_t)get_u32(head, o->code_firsttraceable);
 	if (o->code_code_adaptive != PY_OFFSET_NONE)
 		memcpy(&nr_units, head + o->varobject_size, sizeof(nr_units));
 	if (!procmem_ptr_plausible(name_ptr) || !procmem_ptr_plausible(file_ptr) || firstlineno < 0 ||
-	    nr_units < 0 || nr_units > (1 << 24))
+	    nr_units < 0 || nr_units > (1 << 24) || firsttraceable < 0 || firsttraceable > nr_units)
 		return -EPROTO;
 
 	e = &s->cache[(addr >> 4) % PYSTACK_CACHE_SIZE];
 	if (e->addr == addr && e->name_ptr == name_ptr && e->file_ptr == file_ptr &&
 	    e->table_ptr == table_ptr && e->firstlineno == firstlineno) {
+		e->checked_ns = time_now_ns();
 		*ret = e;
 		return 0;
 	}
@@ -287,13 +292,46 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	if (r < 0)
 		return r;
 	e->firstlineno = firstlineno;
+	e->firsttraceable = firsttraceable;
 	e->nr_units = (uint32_t)nr_units;
+	e->serial = ++s->serial;
+	e->checked_ns = time_now_ns();
 	e->name_ptr = name_ptr;
 	e->file_ptr = file_ptr;
 	e->table_ptr = table_ptr;
 	e->addr = addr;
 	*ret = e;
 	return 0;
+}
+
+int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t max_age_ns,
+			 const struct pycode **ret)
+{
+	struct pycode *e = &s->cache[(addr >> 4) % PYSTACK_CACHE_SIZE];
+	int r;
+
+	if (addr && e->addr == addr && time_now_ns() - e->checked_ns < max_age_ns) {
+		*ret = e;
+		return 0;
+	}
+	r = pystack__code(s, addr, ret);
+	/* A process that exited cannot have freed the object since: what we have still holds. */
+	if (r == -ESRCH && addr && e->addr == addr) {
+		*ret = e;
+		return 0;
+	}
+	return r;
+}
+
+bool pystack__incomplete(const struct pystack *s, const struct pycode *code, int64_t offset,
+			 unsigned int owner)
+{
+	const struct py_offsets *o = s->o;
+
+	if (o->code_firsttraceable == PY_OFFSET_NONE || o->iframe_owner_generator == PY_OFFSET_NONE ||
+	    owner == (unsigned int)o->iframe_owner_generator)
+		return false;
+	return offset < code->firsttraceable;
 }
 
 int pystack__line(struct pystack *s, const struct pycode *code, int64_t offset, int *ret_line)
@@ -308,12 +346,18 @@ int pystack__line(struct pystack *s, const struct pycode *code, int64_t offset, 
 			     code->firstlineno, (uint32_t)offset, ret_line);
 }
 
-/* Fill one frame from its code object and instruction offset; false when it stays unknown. */
+/*
+ * Fill one frame from its code object and instruction offset; false when it
+ * stays unknown. *@ret_skip (may be NULL) tells an incomplete frame (3.11+).
+ */
 static bool pystack_frame_fill(struct pystack *s, struct pystack_frame *f, uint64_t frame,
-			       uint64_t code_addr, int64_t offset, bool instr_ok)
+			       uint64_t code_addr, int64_t offset, bool instr_ok, unsigned int owner,
+			       bool *ret_skip)
 {
 	const struct pycode *code;
 
+	if (ret_skip)
+		*ret_skip = false;
 	f->name[0] = f->file[0] = '\0';
 	f->unknown = false;
 	f->frame = frame;
@@ -328,6 +372,8 @@ static bool pystack_frame_fill(struct pystack *s, struct pystack_frame *f, uint6
 	/* 3.11+: an instruction pointer outside its code was read while the frame changed. */
 	if (!instr_ok || (s->o->code_code_adaptive != PY_OFFSET_NONE && offset > (int64_t)code->nr_units))
 		return false;
+	if (ret_skip)
+		*ret_skip = pystack__incomplete(s, code, offset, owner);
 	if (pystack__line(s, code, offset, &f->line) < 0)
 		f->line = -1;
 	return true;
@@ -354,12 +400,12 @@ static int pystack_walk_frames(struct pystack *s, uint64_t tstate, struct pystac
 		}
 		f = &t->frames[t->nr++];
 		if (!procmem_ptr_plausible(frame) || procmem_read(s->pid, frame, head, head_len) < 0) {
-			pystack_frame_fill(s, f, frame, 0, -1, false);
+			pystack_frame_fill(s, f, frame, 0, -1, false, 0, NULL);
 			t->inconsistent = true;
 			break;
 		}
 		if (!pystack_frame_fill(s, f, frame, get_u64(head, o->frame_code),
-					(int32_t)get_u32(head, o->frame_lasti), true))
+					(int32_t)get_u32(head, o->frame_lasti), true, 0, NULL))
 			t->inconsistent = true;
 		frame = get_u64(head, o->frame_back);
 	}
@@ -396,14 +442,14 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 		struct pystack_frame *f;
 		uint64_t code, instr, base;
 		int64_t offset = -1;
-		bool instr_ok = true;
+		bool instr_ok = true, skip;
 
 		if (t->nr == PYSTACK_MAX_FRAMES || visits == PYSTACK_MAX_VISITS) {
 			t->truncated = true;
 			break;
 		}
 		if (!procmem_ptr_plausible(frame) || procmem_read(s->pid, frame, head, o->iframe_size) < 0) {
-			pystack_frame_fill(s, &t->frames[t->nr++], frame, 0, -1, false);
+			pystack_frame_fill(s, &t->frames[t->nr++], frame, 0, -1, false, 0, NULL);
 			t->inconsistent = true;
 			break;
 		}
@@ -421,8 +467,10 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 			offset = (int64_t)((instr - base) / 2);
 			instr_ok = offset <= (1 << 24);
 		}
-		if (!pystack_frame_fill(s, f, frame, code, offset, instr_ok))
+		if (!pystack_frame_fill(s, f, frame, code, offset, instr_ok, head[o->iframe_owner], &skip))
 			t->inconsistent = true;
+		else if (skip)
+			t->nr--; /* not started: CPython leaves it out too */
 		frame = get_u64(head, o->iframe_previous);
 	}
 	return 0;

@@ -32,8 +32,8 @@
 #define PYSTACK_FILE_MAX 1024
 /* Longest line table read; a longer one is treated as corrupt. */
 #define PYSTACK_TABLE_MAX (256 * 1024)
-/* Code objects kept by the cache. */
-#define PYSTACK_CACHE_SIZE 512
+/* Code objects kept by the cache (entries cost memory only once touched). */
+#define PYSTACK_CACHE_SIZE 4096
 
 /* What a stack walker or symbolizer needs of a code object. */
 struct pycode {
@@ -44,6 +44,9 @@ struct pycode {
 	uint8_t *table; /* co_lnotab (up to 3.9) or co_linetable (3.10+); may be NULL */
 	size_t table_len;
 	uint32_t nr_units; /* code units in co_code_adaptive (3.11+, its ob_size) */
+	int firsttraceable; /* _co_firsttraceable (3.11+), else 0 */
+	uint64_t serial;    /* unique to this reading of the object: a refill changes it */
+	uint64_t checked_ns; /* CLOCK_MONOTONIC time the object was last read and compared */
 
 	/* What was read with the fields above: a different value means a new object. */
 	uint64_t name_ptr;
@@ -88,6 +91,24 @@ static inline void pystack__freep(struct pystack **s)
  * table do not look right), or a read error (-EFAULT, -ESRCH, -EPERM...).
  */
 int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret);
+
+/*
+ * Like pystack__code(), but an entry for @addr checked less than @max_age_ns
+ * ago is returned without reading the target: for a sampler, which sees the
+ * same code objects over and over. A code object freed and another allocated
+ * at its address within @max_age_ns keeps the old name until the next check.
+ * Once the process has exited, entries are returned whatever their age.
+ */
+int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t max_age_ns,
+			 const struct pycode **ret);
+
+/*
+ * Whether a frame of @code at @offset (as pystack__line() takes it) with
+ * owner @owner has not started yet, so CPython leaves it out of tracebacks
+ * (_PyFrame_IsIncomplete, 3.11+; never before).
+ */
+bool pystack__incomplete(const struct pystack *s, const struct pycode *code, int64_t offset,
+			 unsigned int owner);
 
 /*
  * The line of the instruction at @offset in @code, the offset counted as

@@ -2,7 +2,8 @@
 /*
  * pystack on hand-built CPython 3.12 objects in this process (which reads
  * itself with process_vm_readv, no privileges needed): a frame chain with a
- * C-stack shim to skip, code objects told by their type's tp_name, line
+ * C-stack shim to skip, a frame not started yet to leave out, code objects
+ * told by their type's tp_name, line
  * numbers from a location table, the cache noticing a reused address, a
  * broken chain kept as an unknown frame, and native_thread_id as the tid.
  * tests/integration/test_dump.py checks the same code on real interpreters.
@@ -96,7 +97,7 @@ int main(void)
 	make_code(o, &code_b, &name_b, 40);
 	make_frame(o, &frame_a, &code_a, 3, &shim, 0);
 	make_frame(o, &shim, &code_a, 0, &frame_b, (uint8_t)o->iframe_owner_cstack);
-	make_frame(o, &frame_b, &code_b, -1, NULL, 0); /* not started: on co_firstlineno */
+	make_frame(o, &frame_b, &code_b, 0, NULL, 0);
 	put64(&cframe, o->cframe_current_frame, addr(&frame_a));
 	put64(&tstate, o->tstate_cframe, addr(&cframe));
 	put64(&tstate, o->tstate_thread_id, 0x7f0012345678ull);
@@ -117,7 +118,14 @@ int main(void)
 	CHECK_INT(t->frames[0].line, 12);
 	CHECK_INT(t->frames[0].code, addr(&code_a));
 	CHECK_STR(t->frames[1].name, "main");
-	CHECK_INT(t->frames[1].line, 40);
+	CHECK_INT(t->frames[1].line, 42);
+
+	/* A frame that has not started (3.11+: before _co_firsttraceable) is left out, as CPython does. */
+	make_frame(o, &frame_b, &code_b, -1, NULL, 0);
+	CHECK_INT(pystack__walk(s, addr(&tstate), t), 0);
+	CHECK_INT(t->nr, 1);
+	CHECK_STR(t->frames[0].name, "Worker.run");
+	make_frame(o, &frame_b, &code_b, 0, NULL, 0);
 
 	/* The same address now holds another code object: read again, not served stale. */
 	make_code(o, &code_a, &name_b, 20);
