@@ -58,6 +58,10 @@ static const struct exporter *arg_format;
 static bool arg_kernel = true;
 static bool arg_threads;
 static bool arg_subprocesses;
+static bool arg_python = true;
+static bool arg_gil;
+static bool arg_function;
+static bool arg_full_filenames;
 static int arg_verbose;
 static char **arg_command;
 
@@ -78,6 +82,7 @@ struct record {
 	bool child_reaped;
 	uint64_t unwatched; /* children we could not watch (table full) */
 	uint64_t start_ns;  /* when hearth started (CLOCK_MONOTONIC) */
+	char python[64];    /* "CPython 3.11.7" of the last process found, for the summary */
 };
 
 static void record_help(void)
@@ -103,6 +108,11 @@ static void record_help(void)
 	printf("      --no-kernel         leave kernel frames out\n"
 	       "      --threads           put a root frame per thread\n"
 	       "      --subprocesses      follow child processes of the targets\n"
+	       "      --gil               keep only samples of threads holding the Python GIL\n"
+	       "      --function          one Python frame per function (its first line), not per line\n"
+	       "      --full-filenames    Python file names in full (default: site-packages/ and the\n"
+	       "                          standard library's path cut off)\n"
+	       "      --no-python         native stacks only, even for Python processes\n"
 	       "  -v, --verbose           more detail; -vv adds libbpf and verifier output\n"
 	       "  -h, --help              this help\n\n"
 	       "Examples:\n"
@@ -121,7 +131,15 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 static int record_parse_args(int argc, char **argv)
 {
-	enum { ARG_NO_KERNEL = 0x100, ARG_THREADS, ARG_SUBPROCESSES };
+	enum {
+		ARG_NO_KERNEL = 0x100,
+		ARG_THREADS,
+		ARG_SUBPROCESSES,
+		ARG_GIL,
+		ARG_FUNCTION,
+		ARG_FULL_FILENAMES,
+		ARG_NO_PYTHON,
+	};
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -131,6 +149,10 @@ static int record_parse_args(int argc, char **argv)
 		{ "no-kernel", no_argument, NULL, ARG_NO_KERNEL },
 		{ "threads", no_argument, NULL, ARG_THREADS },
 		{ "subprocesses", no_argument, NULL, ARG_SUBPROCESSES },
+		{ "gil", no_argument, NULL, ARG_GIL },
+		{ "function", no_argument, NULL, ARG_FUNCTION },
+		{ "full-filenames", no_argument, NULL, ARG_FULL_FILENAMES },
+		{ "no-python", no_argument, NULL, ARG_NO_PYTHON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -191,6 +213,18 @@ static int record_parse_args(int argc, char **argv)
 		case ARG_SUBPROCESSES:
 			arg_subprocesses = true;
 			break;
+		case ARG_GIL:
+			arg_gil = true;
+			break;
+		case ARG_FUNCTION:
+			arg_function = true;
+			break;
+		case ARG_FULL_FILENAMES:
+			arg_full_filenames = true;
+			break;
+		case ARG_NO_PYTHON:
+			arg_python = false;
+			break;
 		case 'v':
 			arg_verbose++;
 			break;
@@ -218,6 +252,10 @@ static int record_parse_args(int argc, char **argv)
 	}
 	if (arg_nr_pids && arg_command) {
 		log_error("give either -p PID or a command, not both");
+		return -EINVAL;
+	}
+	if (arg_gil && !arg_python) {
+		log_error("--gil needs Python stacks: drop --no-python");
 		return -EINVAL;
 	}
 	if (!arg_nr_outputs)
@@ -379,6 +417,61 @@ static void record_on_new_process(void *ctx, pid_t pid)
 	record_watch(rec, pid);
 }
 
+/* The name the kernel gives process @pid, "?" when gone. */
+static const char *record_comm(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)size, f))
+		return "?";
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/* Once a target is known to run CPython or not: say what cannot be walked, once. */
+static void record_on_python(void *ctx, pid_t pid, const struct pyprocess *py)
+{
+	struct record *rec = ctx;
+	const struct pyinfo *info = pyprocess__info(py);
+	int err = pyprocess__error(py);
+	char comm[32], version[32];
+
+	if (info->major && info->micro >= 0)
+		snprintf(version, sizeof(version), "%u.%u.%d", info->major, info->minor, info->micro);
+	else if (info->major)
+		snprintf(version, sizeof(version), "%u.%u", info->major, info->minor);
+	else
+		snprintf(version, sizeof(version), "of unknown version");
+	switch (pyprocess__state(py)) {
+	case PYPROCESS_ACTIVE:
+		snprintf(rec->python, sizeof(rec->python), "CPython %s", version);
+		log_debug("pid %d: CPython %s in %s: walking its Python stacks", (int)pid, version, info->module);
+		break;
+	case PYPROCESS_UNSUPPORTED:
+		log_warn("pid %d (%s): CPython %s (%s) is not supported: native stacks only", (int)pid,
+			    record_comm(pid, comm, sizeof(comm)), version, info->module);
+		break;
+	case PYPROCESS_UNREADABLE:
+		log_warn("pid %d (%s): CPython found but its interpreter state cannot be read (%s): native stacks only",
+			    (int)pid, record_comm(pid, comm, sizeof(comm)), strerror(-err));
+		break;
+	case PYPROCESS_NONE:
+		record_comm(pid, comm, sizeof(comm));
+		/* A C program is normal; a "python" without CPython in it is worth saying. */
+		if (!strncmp(comm, "python", 6))
+			log_warn("pid %d (%s): no CPython found (no libpython, _PyRuntime or interpreter "
+				    "symbols): native stacks only", (int)pid, comm);
+		else
+			log_debug("pid %d (%s): not CPython: native stacks", (int)pid, comm);
+		break;
+	case PYPROCESS_LOOKING:
+		break;
+	}
+}
+
 /*
  * Fork the command, stopped before exec until we release it, so sampling is
  * on before its first instruction. Returns the pid and the release fd.
@@ -476,6 +569,16 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "hearth: %" PRIu64 " kernel and %" PRIu64 " user stacks unreadable, %" PRIu64
 				" truncated, %" PRIu64 " dropped (profile full), %" PRIu64 " process events lost\n",
 			st->kstack_failed, st->ustack_failed, st->truncated, st->dropped, st->events_lost);
+	if (st->py_processes)
+		fprintf(stderr, "hearth: Python (%s%s): %" PRIu64 " of %" PRIu64 " samples with Python stacks, "
+				"%" PRIu64 " outside Python, %" PRIu64 " truncated, %" PRIu64 " incomplete, %" PRIu64
+				" unknown code objects\n",
+			rec->python, st->py_processes > 1 ? ", several processes" : "", st->py_stacks,
+			st->py_samples, st->py_samples - st->py_stacks, st->py_truncated, st->py_broken,
+			st->py_unknown_code);
+	if (arg_gil)
+		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",
+			st->gil_filtered);
 	if (rec->unwatched)
 		fprintf(stderr, "hearth: %" PRIu64 " child processes beyond %d could not be watched for their exit\n",
 			rec->unwatched, RECORD_MAX_WATCHED);
@@ -661,6 +764,11 @@ int verb_record(int argc, char **argv)
 	co.process_roots = arg_nr_pids > 1 || arg_subprocesses;
 	co.follow_children = arg_subprocesses;
 	co.on_new_process = record_on_new_process;
+	co.python = arg_python;
+	co.gil_only = arg_gil;
+	co.py.function = arg_function;
+	co.py.full_filenames = arg_full_filenames;
+	co.on_python = record_on_python;
 	co.ctx = &rec;
 	r = collector__new(&co, &collector);
 	if (r < 0) {

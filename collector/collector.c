@@ -29,10 +29,12 @@ struct collector {
 	uint32_t kernel_mapping;
 	struct intern *kernel_cache; /* key: kernel address */
 	uint32_t *kernel_frames;
-	struct intern *pids;         /* key: pid_t; id indexes processes */
+	struct intern *pids;         /* key: pid_t; id indexes processes and pyprocs */
 	struct process **processes;
+	struct pyprocess **pyprocs;  /* NULL entries without opts.python */
 	struct collector_stats stats;
-	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + 4]; /* scratch stack, leaf first */
+	/* scratch stack, leaf first: kernel, Python, user, markers and roots */
+	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + HEARTH_PY_MAX_FRAMES + 8];
 };
 
 static int collector_record(void *ctx, const void *data, size_t size);
@@ -56,7 +58,8 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	    (r = intern__new(COLLECTOR_MAX_PROCESSES, &c->pids)) < 0)
 		return r;
 	c->processes = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->processes));
-	if (!c->processes)
+	c->pyprocs = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->pyprocs));
+	if (!c->processes || !c->pyprocs)
 		return -ENOMEM;
 	r = sampler__new(&so, collector_record, c, &c->sampler);
 	if (r < 0)
@@ -71,9 +74,13 @@ struct collector *collector__free(struct collector *c)
 		return NULL;
 	sampler__free(c->sampler);
 	if (c->processes && c->pids)
-		for (size_t i = 0; i < intern__count(c->pids); i++)
+		for (size_t i = 0; i < intern__count(c->pids); i++) {
 			process__free(c->processes[i]);
+			if (c->pyprocs)
+				pyprocess__free(c->pyprocs[i]);
+		}
 	free(c->processes);
+	free(c->pyprocs);
 	intern__free(c->pids);
 	intern__free(c->kernel_cache);
 	free(c->kernel_frames);
@@ -94,8 +101,33 @@ int collector__fd(const struct collector *c)
 	return sampler__epoll_fd(c->sampler);
 }
 
-/* The process entry of @pid, created (maps read) on first sight. */
-static int collector_process(struct collector *c, pid_t pid, bool reset, struct process **ret)
+/*
+ * Look for CPython in process @id if it is due; tell the sampler once found,
+ * and the caller once settled.
+ */
+static int collector_python_probe(struct collector *c, size_t id, pid_t pid)
+{
+	struct pyprocess *py = c->pyprocs[id];
+	struct hearth_pyproc b;
+	int r;
+
+	if (!py || pyprocess__state(py) != PYPROCESS_LOOKING)
+		return 0;
+	r = pyprocess__probe(py, time_now_ns(), &b);
+	if (r == 1) {
+		c->stats.py_processes++;
+		r = sampler__set_python(c->sampler, pid, &b);
+		if (r < 0)
+			return r;
+	}
+	if (pyprocess__state(py) != PYPROCESS_LOOKING && c->opts.on_python)
+		c->opts.on_python(c->opts.ctx, pid, py);
+	return 0;
+}
+
+/* The process entry of @pid, created (maps read) on first sight; its index in *@ret_id. */
+static int collector_process(struct collector *c, pid_t pid, bool reset, struct process **ret,
+			     size_t *ret_id)
 {
 	int64_t id;
 	int added, r;
@@ -109,13 +141,24 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 			c->processes[id] = NULL;
 			return r;
 		}
+		if (c->opts.python && (r = pyprocess__new(pid, &c->opts.py, &c->pyprocs[id])) < 0)
+			return r;
 		c->stats.processes++;
 	} else if (!c->processes[id]) {
 		return -ESRCH;
 	} else if (reset) {
 		process__reset(c->processes[id]);
+		if (c->pyprocs[id])
+			pyprocess__reset(c->pyprocs[id]);
+	}
+	if (added || reset) {
+		r = collector_python_probe(c, (size_t)id, pid);
+		if (r < 0 && r != -ESRCH)
+			return r;
 	}
 	*ret = c->processes[id];
+	if (ret_id)
+		*ret_id = (size_t)id;
 	return 0;
 }
 
@@ -132,7 +175,7 @@ int collector__add_pid(struct collector *c, pid_t pid)
 	r = sampler__add_target(c->sampler, pid, flags);
 	if (r < 0)
 		return r;
-	r = collector_process(c, pid, true, &p);
+	r = collector_process(c, pid, true, &p, NULL);
 	if (r < 0)
 		return r;
 	/* It may have exited between the check and the map update. */
@@ -234,18 +277,53 @@ static int collector_special_frame(struct collector *c, enum profile_frame_kind 
 	return 0;
 }
 
+/* The Python frames of a sample, innermost first, appended to c->frames from *@n. */
+static int collector_python_frames(struct collector *c, size_t id, const struct hearth_sample *s,
+				   const struct hearth_pyframe *pf, size_t np, size_t *n)
+{
+	struct pyprocess *py = c->pyprocs[id];
+	size_t before = *n;
+	int r;
+
+	for (size_t i = 0; i < np; i++) {
+		bool skip;
+
+		r = pyprocess__frame(py, c->profile, &pf[i], &c->frames[*n], &skip);
+		if (r < 0)
+			return r;
+		if (!skip)
+			(*n)++;
+	}
+	if (*n == before)
+		return 0;
+	c->stats.py_stacks++;
+	if (s->flags & HEARTH_SAMPLE_PY_TRUNCATED) {
+		c->stats.py_truncated++;
+		return collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[truncated]", &c->frames[(*n)++]);
+	}
+	if (s->flags & HEARTH_SAMPLE_PY_FAILED) {
+		c->stats.py_broken++;
+		return collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[incomplete]", &c->frames[(*n)++]);
+	}
+	return 0;
+}
+
 static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
 {
-	const __u64 *ips = (const __u64 *)(s + 1);
-	size_t nk = s->kernel_bytes / 8, nu = s->user_bytes / 8, n = 0;
+	const __u64 *kips = (const __u64 *)(s + 1);
+	const struct hearth_pyframe *pf = (const void *)((const char *)(s + 1) + s->kernel_bytes);
+	const __u64 *uips = (const void *)((const char *)(s + 1) + s->kernel_bytes + s->python_bytes);
+	size_t nk = s->kernel_bytes / 8, nu = s->user_bytes / 8, n = 0, id = 0;
+	size_t np = s->python_bytes / sizeof(struct hearth_pyframe);
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
 	struct process *p;
 	char name[64];
-	int64_t id;
+	int64_t sid;
 	int r;
 
-	if (s->kernel_bytes % 8 || s->user_bytes % 8 || nk > HEARTH_MAX_STACK_DEPTH ||
-	    nu > HEARTH_MAX_STACK_DEPTH || sizeof(*s) + s->kernel_bytes + s->user_bytes > size) {
+	if (s->kernel_bytes % 8 || s->user_bytes % 8 || s->python_bytes % sizeof(*pf) ||
+	    nk > HEARTH_MAX_STACK_DEPTH || nu > HEARTH_MAX_STACK_DEPTH || np > HEARTH_PY_MAX_FRAMES ||
+	    sizeof(*s) + s->kernel_bytes + s->python_bytes + s->user_bytes > size) {
 		c->stats.malformed++;
 		return 0;
 	}
@@ -253,22 +331,34 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	c->stats.ustack_failed += !!(s->flags & HEARTH_SAMPLE_USTACK_FAILED);
 
 	/* Without a process entry (gone before first sight, or the table full) frames stay unnamed. */
-	r = collector_process(c, s->pid, false, &p);
+	r = collector_process(c, s->pid, false, &p, &id);
 	if (r == -ESRCH || r == -E2BIG)
 		p = NULL;
 	else if (r < 0)
 		return r;
+	if (p && (r = collector_python_probe(c, id, s->pid)) < 0 && r != -ESRCH)
+		return r;
+	if (s->flags & HEARTH_SAMPLE_PY) {
+		c->stats.py_samples++;
+		c->stats.py_no_thread += !(s->flags & HEARTH_SAMPLE_PY_THREAD);
+	}
+	if (c->opts.gil_only && !(s->flags & HEARTH_SAMPLE_PY_GIL)) {
+		c->stats.gil_filtered++;
+		return 0;
+	}
 
 	for (size_t i = 0; i < nk && c->opts.kernel; i++) {
 		/* Past the first, kernel addresses are return addresses: look up the call. */
-		r = collector_kernel_frame(c, ips[i] - (i ? 1 : 0), &c->frames[n]);
+		r = collector_kernel_frame(c, kips[i] - (i ? 1 : 0), &c->frames[n]);
 		if (r < 0)
 			goto full;
 		n++;
 	}
+	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
+		goto full;
 	for (size_t i = 0; i < nu; i++) {
 		/* The first user address is where it ran, unless we came from the kernel. */
-		uint64_t addr = ips[nk + i] - (i || nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL) ? 1 : 0);
+		uint64_t addr = uips[i] - (i || nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL) ? 1 : 0);
 
 		if (p)
 			r = process__symbolize(p, c->symcache, c->profile, addr, &c->frames[n]);
@@ -292,14 +382,14 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	}
 	c->stats.frames += n;
 
-	id = profile__intern_len(c->profile, s->process_comm, strnlen(s->process_comm, HEARTH_COMM_LEN));
-	if (id < 0)
+	sid = profile__intern_len(c->profile, s->process_comm, strnlen(s->process_comm, HEARTH_COMM_LEN));
+	if (sid < 0)
 		goto full_id;
-	key.comm = (uint32_t)id;
-	id = profile__intern_len(c->profile, s->comm, strnlen(s->comm, HEARTH_COMM_LEN));
-	if (id < 0)
+	key.comm = (uint32_t)sid;
+	sid = profile__intern_len(c->profile, s->comm, strnlen(s->comm, HEARTH_COMM_LEN));
+	if (sid < 0)
 		goto full_id;
-	key.thread_name = (uint32_t)id;
+	key.thread_name = (uint32_t)sid;
 	if (c->opts.thread_roots) {
 		snprintf(name, sizeof(name), "%s (tid %u)", profile__str(c->profile, key.thread_name), s->tid);
 		if ((r = collector_special_frame(c, PROFILE_FRAME_THREAD, name, &c->frames[n++])) < 0)
@@ -310,10 +400,10 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		if ((r = collector_special_frame(c, PROFILE_FRAME_PROCESS, name, &c->frames[n++])) < 0)
 			goto full;
 	}
-	id = profile__add_stack(c->profile, c->frames, n);
-	if (id < 0)
+	sid = profile__add_stack(c->profile, c->frames, n);
+	if (sid < 0)
 		goto full_id;
-	key.stack = (uint32_t)id;
+	key.stack = (uint32_t)sid;
 	r = profile__add_sample(c->profile, &key, 1);
 	if (r < 0)
 		goto full;
@@ -321,7 +411,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		c->stats.first_sample_ns = s->time_ns;
 	return 0;
 full_id:
-	r = (int)id;
+	r = (int)sid;
 full:
 	/* A full profile drops the sample but keeps the recording going; anything else is fatal. */
 	if (r == -E2BIG) {
@@ -357,7 +447,7 @@ static int collector_record(void *ctx, const void *data, size_t size)
 			return 0;
 		}
 		/* Read the maps now: a short-lived child may be gone by its first sample. */
-		if (collector_process(c, e->pid, true, &p) == 0 && h->type == HEARTH_EVENT_FORK &&
+		if (collector_process(c, e->pid, true, &p, NULL) == 0 && h->type == HEARTH_EVENT_FORK &&
 		    c->opts.on_new_process)
 			c->opts.on_new_process(c->opts.ctx, e->pid);
 		return 0;
@@ -380,6 +470,16 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 	c->stats.events_lost = counters[HEARTH_COUNTER_EVENTS_LOST];
 	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
 		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;
+	c->stats.py_unknown_code = c->stats.py_incomplete = 0;
+	for (size_t i = 0; i < intern__count(c->pids); i++) {
+		struct pyprocess_stats ps;
+
+		if (!c->pyprocs[i])
+			continue;
+		pyprocess__stats(c->pyprocs[i], &ps);
+		c->stats.py_unknown_code += ps.unknown_code;
+		c->stats.py_incomplete += ps.incomplete;
+	}
 	*ret = c->stats;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "profile.h"
+#include "pyprocess.h"
 
 struct collector;
 
@@ -21,6 +22,11 @@ struct collector_options {
 	bool process_roots;   /* a root frame per process */
 	bool follow_children; /* targets' new child processes become targets */
 	size_t ring_bytes;    /* BPF ring buffer size, 0 = default */
+	bool python;          /* walk the Python stacks of CPython processes */
+	bool gil_only;        /* keep only samples whose thread holds the GIL */
+	struct pyprocess_options py;
+	/* Called once a process is known to run CPython or not (may be NULL). */
+	void (*on_python)(void *ctx, pid_t pid, const struct pyprocess *py);
 	/* Called when a new process becomes a target through a fork (may be NULL). */
 	void (*on_new_process)(void *ctx, pid_t pid);
 	void *ctx;
@@ -41,6 +47,15 @@ struct collector_stats {
 	uint64_t bpf_run_time_ns; /* BPF program time, when kernel.bpf_stats_enabled=1 */
 	uint64_t bpf_run_cnt;     /* runs of the program, targets' samples or not */
 	uint64_t first_sample_ns; /* CLOCK_MONOTONIC time of the first sample, 0 if none */
+	uint64_t py_processes;    /* processes found running CPython */
+	uint64_t py_samples;      /* samples of those, taken while they were known */
+	uint64_t py_stacks;       /* of those, samples with Python frames */
+	uint64_t py_no_thread;    /* ...whose thread had no PyThreadState */
+	uint64_t py_truncated;    /* Python stacks deeper than HEARTH_PY_MAX_FRAMES */
+	uint64_t py_broken;       /* Python stacks cut short by a failed read */
+	uint64_t py_unknown_code; /* Python frames whose code object did not check out */
+	uint64_t py_incomplete;   /* Python frames left out: not started yet (3.11+) */
+	uint64_t gil_filtered;    /* samples left out because the thread did not hold the GIL */
 };
 
 /* Load the BPF program. -EPERM without privileges, -ENOENT without BTF, or -errno. */

@@ -125,6 +125,20 @@ int sampler__remove_target(struct sampler *s, pid_t pid)
 
 	if (bpf_map__delete_elem(s->skel->maps.targets, &key, sizeof(key), 0) < 0)
 		return -errno;
+	return sampler__set_python(s, pid, NULL);
+}
+
+int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py)
+{
+	__u32 key = (__u32)pid;
+
+	if (!py) {
+		if (bpf_map__delete_elem(s->skel->maps.pyprocs, &key, sizeof(key), 0) < 0 && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	if (bpf_map__update_elem(s->skel->maps.pyprocs, &key, sizeof(key), py, sizeof(*py), BPF_ANY) < 0)
+		return -errno;
 	return 0;
 }
 

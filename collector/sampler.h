@@ -41,6 +41,9 @@ struct sampler *sampler__free(struct sampler *s);
 int sampler__add_target(struct sampler *s, pid_t pid, uint32_t flags);
 int sampler__remove_target(struct sampler *s, pid_t pid);
 
+/* Walk the Python frames of @pid's samples as @py says; NULL stops it. Returns 0 or -errno. */
+int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py);
+
 /* Open the perf events and attach the program. Returns the number of CPUs or -errno. */
 int sampler__start(struct sampler *s);
 

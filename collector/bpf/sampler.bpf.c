@@ -4,6 +4,13 @@
  * target processes, and sends their kernel and user stacks to user space
  * through a ring buffer. Fork and exec of targets are reported too, so user
  * space can follow children and reread mappings without polling.
+ *
+ * In Python processes (those user space put in pyprocs) it also walks the
+ * sampled thread's interpreter frames: one walker for every CPython version,
+ * driven by the offsets in the process's struct hearth_pyproc. Every read of
+ * target memory is checked and every walk bounded; user space validates what
+ * comes back (a frame that changed under us yields a code address that does
+ * not check out there).
  */
 #include "vmlinux.h"
 
@@ -20,6 +27,8 @@ const volatile bool collect_kernel = true;
 const volatile bool collect_user = true;
 /* Wake the reader once this much is waiting, not per sample. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
+/* Send the frame-pointer user stack of samples with Python frames too. */
+const volatile bool python_user_stacks = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -40,9 +49,34 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* A sample is built here, then copied into the ring buffer at its real size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HEARTH_MAX_TARGETS);
+	__type(key, __u32); /* tgid */
+	__type(value, struct hearth_pyproc);
+} pyprocs SEC(".maps");
+
+/* Where a thread's PyThreadState was found, so most samples skip the list walk. */
+struct pythread {
+	__u64 tstate;  /* 0: the thread had none */
+	__u64 fsbase;  /* the thread's fs base then: a new thread with the same tid differs */
+	__u64 time_ns; /* when it was looked for */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HEARTH_PY_THREAD_CACHE);
+	__type(key, __u32); /* tid */
+	__type(value, struct pythread);
+} pythreads SEC(".maps");
+
+/*
+ * A sample is built in data, then copied into the ring buffer at its real
+ * size; win holds the bytes of one thread state or frame being walked.
+ */
 struct scratch {
 	__u8 data[HEARTH_SAMPLE_MAX_SIZE];
+	__u8 win[HEARTH_PY_WINDOW + 8];
 };
 
 struct {
@@ -53,6 +87,7 @@ struct {
 } scratch_map SEC(".maps");
 
 #define STACK_BYTES (HEARTH_MAX_STACK_DEPTH * sizeof(__u64))
+#define PY_BYTES (HEARTH_PY_MAX_FRAMES * sizeof(struct hearth_pyframe))
 
 static __always_inline void counter_inc(__u32 which)
 {
@@ -80,15 +115,210 @@ static __always_inline bool in_user_mode(struct bpf_perf_event_data *ctx)
 #endif
 }
 
+/* Read @len bytes (at most HEARTH_PY_WINDOW) of target memory at @addr into the window. */
+static __always_inline long win_read(struct scratch *b, __u64 addr, __u32 len)
+{
+	if (len > HEARTH_PY_WINDOW)
+		len = HEARTH_PY_WINDOW;
+	return bpf_probe_read_user(b->win, len, (const void *)addr);
+}
+
+/* Fields of the window; offsets were checked by user space to lie inside it. */
+static __always_inline __u64 win_u64(struct scratch *b, __s16 off)
+{
+	return *(__u64 *)(b->win + ((__u32)off & (HEARTH_PY_WINDOW - 1)));
+}
+
+static __always_inline __u32 win_u32(struct scratch *b, __s16 off)
+{
+	return *(__u32 *)(b->win + ((__u32)off & (HEARTH_PY_WINDOW - 1)));
+}
+
+static __always_inline __u8 win_u8(struct scratch *b, __s16 off)
+{
+	return b->win[(__u32)off & (HEARTH_PY_WINDOW - 1)];
+}
+
+/* Whether the thread state in the window is the sampled thread's. */
+static __always_inline bool py_tstate_is(const struct hearth_pyproc *pp, struct scratch *b,
+					 __u32 tid, __u64 fsbase)
+{
+	if (pp->tstate_native_thread_id >= 0 && win_u64(b, pp->tstate_native_thread_id) == tid)
+		return true;
+	return fsbase && win_u64(b, pp->tstate_thread_id) == fsbase;
+}
+
+/* State of the thread-state list walk, for bpf_loop(). */
+struct py_list_ctx {
+	const struct hearth_pyproc *pp;
+	struct scratch *b;
+	__u64 fsbase;
+	__u64 ts; /* the entry looked at; 0 when none is left */
+	__u32 tid;
+	bool found;
+};
+
+static long py_list_step(__u32 i, void *arg)
+{
+	struct py_list_ctx *c = arg;
+
+	if (!c->ts || win_read(c->b, c->ts, c->pp->tstate_window) < 0) {
+		c->ts = 0;
+		return 1;
+	}
+	if (py_tstate_is(c->pp, c->b, c->tid, c->fsbase)) {
+		c->found = true;
+		return 1;
+	}
+	c->ts = win_u64(c->b, c->pp->tstate_next);
+	return 0;
+}
+
+/*
+ * The sampled thread's PyThreadState, left in the window; 0 when it has none.
+ * Remembered per tid, checked again on every use; the list is walked again on
+ * a mismatch, and for a thread without one once HEARTH_PY_NEGATIVE_NS passed.
+ */
+static __always_inline __u64 py_find_tstate(const struct hearth_pyproc *pp, struct scratch *b,
+					    __u32 tid, __u64 fsbase, __u64 now)
+{
+	struct pythread *t = bpf_map_lookup_elem(&pythreads, &tid);
+	struct pythread nt = { .fsbase = fsbase, .time_ns = now };
+	struct py_list_ctx c = { .pp = pp, .b = b, .fsbase = fsbase, .tid = tid };
+
+	if (t && t->fsbase == fsbase) {
+		if (!t->tstate && now - t->time_ns < HEARTH_PY_NEGATIVE_NS)
+			return 0;
+		if (t->tstate && win_read(b, t->tstate, pp->tstate_window) == 0 &&
+		    py_tstate_is(pp, b, tid, fsbase))
+			return t->tstate;
+	}
+	counter_inc(HEARTH_COUNTER_PY_LIST_WALKS);
+	if (bpf_probe_read_user(&c.ts, sizeof(c.ts), (const void *)(pp->interp + pp->interp_tstate_head)) < 0)
+		c.ts = 0;
+	bpf_loop(HEARTH_PY_MAX_THREADS, py_list_step, &c, 0);
+	nt.tstate = c.found ? c.ts : 0;
+	bpf_map_update_elem(&pythreads, &tid, &nt, BPF_ANY);
+	return nt.tstate;
+}
+
+/* Whether thread state @ts holds the GIL. */
+static __always_inline bool py_holds_gil(const struct hearth_pyproc *pp, __u64 ts)
+{
+	__u64 holder = 0;
+	__u32 locked = 1;
+
+	if (!pp->gil_holder_addr ||
+	    bpf_probe_read_user(&holder, sizeof(holder), (const void *)pp->gil_holder_addr) < 0 ||
+	    holder != ts)
+		return false;
+	if (pp->gil_locked_addr &&
+	    bpf_probe_read_user(&locked, sizeof(locked), (const void *)pp->gil_locked_addr) < 0)
+		return false;
+	return locked != 0;
+}
+
+/* State of the frame walk, for bpf_loop(). */
+struct py_walk_ctx {
+	const struct hearth_pyproc *pp;
+	struct scratch *b;
+	struct hearth_pyframe *out; /* room for HEARTH_PY_MAX_FRAMES */
+	__u64 frame;                /* the next frame to read; 0 at the end */
+	__u32 n;                    /* frames written */
+	bool failed;
+};
+
+static long py_walk_step(__u32 i, void *arg)
+{
+	struct py_walk_ctx *c = arg;
+	const struct hearth_pyproc *pp = c->pp;
+	struct hearth_pyframe *f;
+	__u64 next, code;
+
+	if (!c->frame || c->n >= HEARTH_PY_MAX_FRAMES)
+		return 1;
+	if (win_read(c->b, c->frame, pp->frame_window) < 0) {
+		c->failed = true;
+		return 1;
+	}
+	next = win_u64(c->b, pp->frame_back);
+	if (pp->owner_cstack >= 0 && win_u8(c->b, pp->frame_owner) == pp->owner_cstack) {
+		c->frame = next;
+		return 0;
+	}
+	f = &c->out[c->n & (HEARTH_PY_MAX_FRAMES - 1)];
+	code = win_u64(c->b, pp->frame_code);
+	f->code = code;
+	if (pp->walk == HEARTH_PY_WALK_FRAME_OBJECT) {
+		f->instr = (__s32)win_u32(c->b, pp->frame_instr);
+		f->owner = 0;
+	} else {
+		__s64 d = (__s64)(win_u64(c->b, pp->frame_instr) - (code + pp->code_adaptive));
+
+		/* Out of range means the frame changed under us: user space finds it unknown. */
+		f->instr = d < -(1ll << 30) || d > (1ll << 30) ? (__s32)(1 << 30) : (__s32)d;
+		f->owner = win_u8(c->b, pp->frame_owner);
+	}
+	c->n++;
+	c->frame = next;
+	return 0;
+}
+
+/*
+ * Walk the Python frames of the sampled thread into @out (room for
+ * HEARTH_PY_MAX_FRAMES). Returns the number of frames and sets flags.
+ */
+static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scratch *b,
+				     struct hearth_sample *s, struct hearth_pyframe *out)
+{
+	struct py_walk_ctx c = { .pp = pp, .b = b, .out = out };
+	__u64 fsbase = 0, ts, cframe;
+
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	fsbase = BPF_CORE_READ(task, thread.fsbase);
+#endif
+	s->flags |= HEARTH_SAMPLE_PY;
+	counter_inc(HEARTH_COUNTER_PY_SAMPLES);
+	ts = py_find_tstate(pp, b, s->tid, fsbase, s->time_ns);
+	if (!ts) {
+		counter_inc(HEARTH_COUNTER_PY_NO_THREAD);
+		return 0;
+	}
+	s->flags |= HEARTH_SAMPLE_PY_THREAD;
+	c.frame = win_u64(b, pp->tstate_frame);
+	if (py_holds_gil(pp, ts))
+		s->flags |= HEARTH_SAMPLE_PY_GIL;
+	if (pp->walk == HEARTH_PY_WALK_CFRAME) {
+		cframe = c.frame;
+		c.frame = 0;
+		if (cframe && bpf_probe_read_user(&c.frame, sizeof(c.frame),
+						  (const void *)(cframe + pp->cframe_current_frame)) < 0) {
+			c.frame = 0;
+			c.failed = true;
+		}
+	}
+	bpf_loop(HEARTH_PY_MAX_VISITS, py_walk_step, &c, 0);
+	if (c.failed) {
+		s->flags |= HEARTH_SAMPLE_PY_FAILED;
+		counter_inc(HEARTH_COUNTER_PY_FAILED);
+	} else if (c.frame) {
+		s->flags |= HEARTH_SAMPLE_PY_TRUNCATED;
+	}
+	return c.n;
+}
+
 SEC("perf_event")
 int hearth_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, zero = 0;
+	const struct hearth_pyproc *pp;
 	struct task_struct *task;
 	struct hearth_sample *s;
 	struct scratch *buf;
-	long klen = 0, ulen = 0;
+	long klen = 0, ulen = 0, plen = 0;
 	__u64 size;
 
 	if (!bpf_map_lookup_elem(&targets, &tgid))
@@ -123,10 +353,19 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 			}
 		}
 	}
-	if (klen > STACK_BYTES)
-		klen = STACK_BYTES;
-	if (collect_user) {
-		ulen = bpf_get_stack(ctx, buf->data + sizeof(*s) + klen, STACK_BYTES, BPF_F_USER_STACK);
+	if (klen < 0 || klen > STACK_BYTES) /* never: for the verifier */
+		klen = 0;
+	pp = bpf_map_lookup_elem(&pyprocs, &tgid);
+	if (pp) {
+		struct hearth_pyframe *out = (void *)(buf->data + sizeof(*s) + klen);
+
+		plen = py_walk(pp, buf, s, out) * sizeof(struct hearth_pyframe);
+		if (plen < 0 || plen > PY_BYTES) /* never: for the verifier */
+			plen = 0;
+	}
+	if (collect_user && (!plen || python_user_stacks)) {
+		ulen = bpf_get_stack(ctx, buf->data + sizeof(*s) + klen + plen, STACK_BYTES,
+				     BPF_F_USER_STACK);
 		if (ulen < 0) {
 			s->flags |= HEARTH_SAMPLE_USTACK_FAILED;
 			counter_inc(HEARTH_COUNTER_USTACK_FAILED);
@@ -136,8 +375,9 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	if (ulen > STACK_BYTES)
 		ulen = STACK_BYTES;
 	s->kernel_bytes = klen;
+	s->python_bytes = plen;
 	s->user_bytes = ulen;
-	size = sizeof(*s) + klen + ulen;
+	size = sizeof(*s) + klen + plen + ulen;
 	s->hdr.size = size;
 	if (size > sizeof(buf->data))
 		return 0;
@@ -173,6 +413,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(hearth_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct hearth_pyproc *pp;
 	__u32 *flags;
 
 	/* A new thread of a target is covered already: the filter is by tgid. */
@@ -185,6 +426,10 @@ int BPF_PROG(hearth_fork, struct task_struct *parent, struct task_struct *child)
 		counter_inc(HEARTH_COUNTER_TARGETS_FULL);
 		return 0;
 	}
+	/* A forked interpreter (multiprocessing) sits at the same addresses. */
+	pp = bpf_map_lookup_elem(&pyprocs, &ptgid);
+	if (pp)
+		bpf_map_update_elem(&pyprocs, &ctgid, pp, BPF_ANY);
 	task_event(HEARTH_EVENT_FORK, ctgid, ptgid, child);
 	return 0;
 }
@@ -196,6 +441,8 @@ int BPF_PROG(hearth_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	if (!bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
+	/* A new program: user space looks for an interpreter again. */
+	bpf_map_delete_elem(&pyprocs, &tgid);
 	task_event(HEARTH_EVENT_EXEC, tgid, 0, p);
 	return 0;
 }

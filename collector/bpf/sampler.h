@@ -7,9 +7,11 @@
  * struct hearth_sample followed by its parts in this order, each part's size in
  * the header (0 when absent):
  *   kernel_bytes of __u64 kernel instruction pointers, innermost first;
- *   user_bytes of __u64 user instruction pointers, innermost first.
- * Later parts (interpreter frames, a raw stack copy with registers) are added
- * after these with their own size fields, so older parts never move.
+ *   python_bytes of struct hearth_pyframe, innermost first;
+ *   user_bytes of __u64 user instruction pointers, innermost first (left
+ *   out when Python frames were found, unless user space asks for both).
+ * Later parts (a raw stack copy with registers) are added after these with
+ * their own size fields, so older parts never move.
  */
 #ifndef HEARTH_SAMPLER_ABI_H
 #define HEARTH_SAMPLER_ABI_H
@@ -17,6 +19,18 @@
 #define HEARTH_MAX_STACK_DEPTH 127 /* the kernel's sysctl_perf_event_max_stack default */
 #define HEARTH_MAX_TARGETS 65536
 #define HEARTH_COMM_LEN 16
+/* Python frames sent per sample; deeper stacks keep the innermost ones. */
+#define HEARTH_PY_MAX_FRAMES 128
+/* Interpreter frames visited per sample, C-stack shims (3.12+) included. */
+#define HEARTH_PY_MAX_VISITS 160
+/* Thread states looked at to find the sampled thread's. */
+#define HEARTH_PY_MAX_THREADS 64
+/* Bytes of a frame or thread state read at once: every field walked lies below. */
+#define HEARTH_PY_WINDOW 256
+/* Threads whose thread state is remembered between samples. */
+#define HEARTH_PY_THREAD_CACHE 16384
+/* A thread found to have no thread state is looked for again after this long. */
+#define HEARTH_PY_NEGATIVE_NS 100000000ull
 
 enum hearth_event_type {
 	HEARTH_EVENT_SAMPLE = 1,
@@ -29,6 +43,11 @@ enum hearth_sample_flags {
 	HEARTH_SAMPLE_KSTACK_FAILED = 1 << 0, /* bpf_get_stack() failed for the kernel stack */
 	HEARTH_SAMPLE_USTACK_FAILED = 1 << 1, /* ...for the user stack */
 	HEARTH_SAMPLE_IN_KERNEL = 1 << 2,     /* sampled while running kernel code */
+	HEARTH_SAMPLE_PY = 1 << 3,            /* a Python process: its thread was looked for */
+	HEARTH_SAMPLE_PY_THREAD = 1 << 4,     /* the thread's PyThreadState was found */
+	HEARTH_SAMPLE_PY_GIL = 1 << 5,        /* ...and it held the GIL */
+	HEARTH_SAMPLE_PY_TRUNCATED = 1 << 6,  /* more Python frames than were sent */
+	HEARTH_SAMPLE_PY_FAILED = 1 << 7,     /* a read of the frame chain failed midway */
 };
 
 /* Per-CPU counters, summed by user space. */
@@ -40,6 +59,10 @@ enum hearth_counter {
 	HEARTH_COUNTER_USTACK_FAILED,   /* user stack read failures */
 	HEARTH_COUNTER_EVENTS_LOST,     /* fork/exec events dropped: ring buffer full */
 	HEARTH_COUNTER_TARGETS_FULL,    /* children not followed: target map full */
+	HEARTH_COUNTER_PY_SAMPLES,      /* samples of Python processes */
+	HEARTH_COUNTER_PY_NO_THREAD,    /* ...whose thread had no PyThreadState */
+	HEARTH_COUNTER_PY_LIST_WALKS,   /* thread-state lists walked (cache misses) */
+	HEARTH_COUNTER_PY_FAILED,       /* frame chains cut by a failed read */
 	HEARTH_COUNTER_MAX,
 };
 
@@ -63,8 +86,56 @@ struct hearth_sample {
 	char comm[HEARTH_COMM_LEN];         /* thread name */
 	char process_comm[HEARTH_COMM_LEN]; /* thread-group leader's name */
 	__u32 kernel_bytes;
+	__u32 python_bytes;
 	__u32 user_bytes;
-	/* __u64 ips[]: the parts, in the order above */
+	__u32 _pad;
+	/* the parts, in the order above */
+};
+
+/* How a version links its frames (enum value of hearth_pyproc.walk). */
+enum hearth_py_walk {
+	HEARTH_PY_WALK_FRAME_OBJECT = 1, /* 2.7, 3.6-3.10: tstate->frame, PyFrameObject.f_back */
+	HEARTH_PY_WALK_CFRAME = 2,       /* 3.11-3.12: tstate->cframe->current_frame, ->previous */
+	HEARTH_PY_WALK_CURRENT = 3,      /* 3.13+: tstate->current_frame, ->previous */
+};
+
+/*
+ * What the walker needs of one Python process: values of the pyprocs map,
+ * keyed by tgid, written by user space once it has found the interpreter.
+ * Offsets are bytes into the struct named; -1 where a version lacks the field.
+ * Fields read from a frame or a thread state lie below HEARTH_PY_WINDOW.
+ */
+struct hearth_pyproc {
+	__u64 interp;          /* PyInterpreterState */
+	__u64 gil_holder_addr; /* a PyThreadState pointer: the GIL holder (0: unknown) */
+	__u64 gil_locked_addr; /* an int, nonzero while the GIL is held (0: no such int) */
+	__u32 walk;            /* enum hearth_py_walk */
+	__s16 interp_tstate_head;      /* PyInterpreterState: first PyThreadState */
+	__s16 tstate_next;             /* PyThreadState.next */
+	__s16 tstate_thread_id;        /* PyThreadState.thread_id: pthread_self(), the fs base */
+	__s16 tstate_native_thread_id; /* PyThreadState.native_thread_id: kernel tid (3.11+) */
+	__s16 tstate_frame;            /* .frame, .cframe or .current_frame, per walk */
+	__s16 cframe_current_frame;    /* _PyCFrame.current_frame (CFRAME) */
+	__s16 frame_back;              /* f_back or previous */
+	__s16 frame_code;              /* f_code or f_executable */
+	__s16 frame_instr;             /* f_lasti (an int) or prev_instr/instr_ptr (a pointer) */
+	__s16 frame_owner;             /* owner, a byte (3.11+) */
+	__s16 owner_cstack;            /* the owner value of shim frames to skip (3.12+) */
+	__s16 code_adaptive;           /* PyCodeObject.co_code_adaptive (3.11+) */
+	__u16 tstate_window;           /* bytes of a PyThreadState read: its fields above fit */
+	__u16 frame_window;            /* bytes of a frame read */
+};
+
+/*
+ * One Python frame of a sample. @instr is f_lasti (up to 3.10, as the
+ * interpreter keeps it) or, from 3.11, the instruction pointer's distance in
+ * bytes from the start of co_code_adaptive (negative before the first one).
+ */
+struct hearth_pyframe {
+	__u64 code;  /* the PyCodeObject (3.13: what f_executable points at) */
+	__s32 instr;
+	__u8 owner;  /* _PyInterpreterFrame.owner (3.11+), else 0 */
+	__u8 _pad[3];
 };
 
 struct hearth_task_event {
@@ -75,7 +146,8 @@ struct hearth_task_event {
 	char comm[HEARTH_COMM_LEN];
 };
 
-#define HEARTH_SAMPLE_MAX_SIZE \
-	(sizeof(struct hearth_sample) + 2 * HEARTH_MAX_STACK_DEPTH * sizeof(__u64))
+#define HEARTH_SAMPLE_MAX_SIZE                                             \
+	(sizeof(struct hearth_sample) + 2 * HEARTH_MAX_STACK_DEPTH * sizeof(__u64) + \
+	 HEARTH_PY_MAX_FRAMES * sizeof(struct hearth_pyframe))
 
 #endif
