@@ -24,6 +24,37 @@ CHAIN_B = ["run", "path_b", "middle_b", "burn_b"]
 CHAIN_C = ["run", "burn_c"]
 
 
+# Every CPython the Python tests cover; one that is not installed is skipped.
+PYENV_VERSIONS = ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7",
+                  "3.12.1", "3.13.0")
+SYSTEM_PYTHON = "/usr/bin/python3.11"
+
+
+def pyenv_root():
+    try:
+        r = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=10)
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+
+
+def interpreters():
+    """[(label, path)] of every interpreter the tests cover, present or not."""
+    root = pyenv_root()
+    found = [(v, os.path.join(root, "versions", v, "bin", "python")) for v in PYENV_VERSIONS]
+    found.append(("system-3.11", SYSTEM_PYTHON))
+    return found
+
+
+def python_version(python):
+    """(major, minor, micro) of the interpreter at PYTHON."""
+    out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    return tuple(int(x) for x in out.split("."))
+
+
 def bpf_missing_reason():
     if os.geteuid() != 0:
         return "not root"

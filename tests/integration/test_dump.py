@@ -17,11 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hearthtest import HEARTH  # noqa: E402
+from hearthtest import HEARTH, interpreters  # noqa: E402
 
-PYENV_VERSIONS = ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7",
-                  "3.12.1", "3.13.0")
-SYSTEM_PYTHON = "/usr/bin/python3.11"
 THREAD_NAME = "blocked-one"
 
 # 2.7-compatible. Each "# call:NAME" marks the line where the frame of NAME
@@ -103,24 +100,6 @@ def spin_b_lines():
     lines = SCRIPT.splitlines()
     start = lines.index("def spin_b():") + 1
     return range(start, start + 4)
-
-
-def pyenv_root():
-    try:
-        r = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=10)
-        if r.returncode == 0 and r.stdout.strip():
-            return r.stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-
-
-def interpreters():
-    """[(label, path)] of every interpreter the test covers, present or not."""
-    root = pyenv_root()
-    found = [(v, os.path.join(root, "versions", v, "bin", "python")) for v in PYENV_VERSIONS]
-    found.append(("system-3.11", SYSTEM_PYTHON))
-    return found
 
 
 class DumpTestCase(unittest.TestCase):
