@@ -624,6 +624,9 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 		r = collector__drain(rec->collector);
 		if (r < 0)
 			return r;
+		r = collector__tick(rec->collector);
+		if (r < 0)
+			return r;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 

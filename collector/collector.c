@@ -458,6 +458,21 @@ static int collector_record(void *ctx, const void *data, size_t size)
 	}
 }
 
+int collector__tick(struct collector *c)
+{
+	for (size_t i = 0; i < intern__count(c->pids); i++) {
+		const pid_t *pid = intern__get(c->pids, (uint32_t)i, NULL);
+		int r;
+
+		if (!c->processes[i] || !c->pyprocs[i] || pyprocess__state(c->pyprocs[i]) != PYPROCESS_LOOKING)
+			continue;
+		r = collector_python_probe(c, i, *pid);
+		if (r < 0 && r != -ESRCH)
+			return r;
+	}
+	return 0;
+}
+
 int collector__stats(struct collector *c, struct collector_stats *ret)
 {
 	uint64_t counters[HEARTH_COUNTER_MAX];

@@ -87,6 +87,13 @@ int collector__fd(const struct collector *c);
 /* Process every waiting record. Returns the number of records or -errno. */
 int collector__drain(struct collector *c);
 
+/*
+ * Housekeeping to call every so often (say every 100 ms): look again for
+ * CPython in processes where it is not settled yet, sampled or not. Returns
+ * 0 or -errno.
+ */
+int collector__tick(struct collector *c);
+
 int collector__stats(struct collector *c, struct collector_stats *ret);
 
 /* The profile built so far; owned by the collector. */

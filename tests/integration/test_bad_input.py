@@ -118,6 +118,25 @@ class Runtime(BpfTestCase):
                     r"cannot attach to pid %d: it is a thread of process %d; give -p %d"
                     % (tid, burn.pid, burn.pid))
 
+    def test_python_named_program_without_cpython(self):
+        # A program called python3 with no CPython in it: one warning, native stacks, exit 0.
+        fake = self.path("python3")
+        shutil.copy(CPUBURN, fake)
+        p = self.spawn([fake, "10"])
+        out = self.path("fake.folded")
+        r = hearth(["record", "-p", str(p.pid), "-d", "4", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(lines, ["hearth: pid %d (python3): no CPython found (no libpython, _PyRuntime or "
+                                 "interpreter symbols): native stacks only" % p.pid])
+        with open(out) as f:
+            self.assertIn("burn_a", f.read())
+
+    def test_gil_without_python(self):
+        r = hearth(["record", "--gil", "--no-python", "-p", "1"])
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr, "hearth: --gil needs Python stacks: drop --no-python\n")
+
     def test_unwritable_output(self):
         self.expect(["record", "-p", "1", "-o", "/proc/hearth-nope/out.svg"],
                     r"cannot write /proc/hearth-nope/out.svg: ")

@@ -9,10 +9,12 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hearthtest import CPUBURN, HEARTH, SOURCE_ROOT, BpfTestCase  # noqa: E402
+from hearthtest import (CPUBURN, HEARTH, SOURCE_ROOT, SYSTEM_PYTHON, BpfTestCase,  # noqa: E402
+                        python_version)
 
 FIXTURE_EXPORT = os.environ.get("FIXTURE_EXPORT", "build/tests/unit/fixture-export")
 CHECK_PPROF = os.path.join(SOURCE_ROOT, "tests", "tools", "check-pprof.py")
+PYBURN = os.path.join(SOURCE_ROOT, "examples", "pyburn.py")
 VALIDATE_SPEEDSCOPE = os.path.join(SOURCE_ROOT, "tests", "js", "validate-speedscope.js")
 CHECK_SVG = os.path.join(SOURCE_ROOT, "tests", "browser", "check-svg.py")
 
@@ -85,6 +87,30 @@ class Formats(BpfTestCase):
         outs = self.record_once()
         check(self, [sys.executable, CHECK_SVG, outs["svg"], "--expect", "burn_a",
                      "--expect", "middle_b", "--expect", "worker_main"])
+
+
+class PythonFormats(BpfTestCase):
+    """A CPython recording: names, files and lines reach every format's reader."""
+
+    def test_python_recording(self):
+        python = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
+        qual = python_version(python) >= (3, 11)
+        burn_a = "Outer.Inner.burn_a" if qual else "burn_a"
+        outs = {"pprof": self.path("py.pb.gz"), "speedscope": self.path("py.speedscope.json"),
+                "svg": self.path("py.svg")}
+        r = subprocess.run([HEARTH, "record", "-r", "499", "-o", outs["pprof"], "-o", outs["speedscope"],
+                            "-o", outs["svg"], "--", python, PYBURN, "3"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(PYBURN) as f:
+            hot_a = next(i for i, line in enumerate(f, 1) if "# HOT:a" in line)
+        check(self, [sys.executable, CHECK_PPROF, outs["pprof"], "--top", burn_a,
+                     "--trace", "<module>;main;mix;%s" % burn_a,
+                     "--line", "%s@%s:%d" % (burn_a, PYBURN, hot_a)])
+        check(self, ["node", VALIDATE_SPEEDSCOPE, outs["speedscope"], "--expect-frame", burn_a,
+                     "--expect-frame", "gen_c"])
+        check(self, [sys.executable, CHECK_SVG, outs["svg"],
+                     "--expect", "%s (%s:%d)" % (burn_a, PYBURN, hot_a), "--search", "burn_"])
 
 
 if __name__ == "__main__":

@@ -3,12 +3,16 @@
 """Check a pprof file with `go tool pprof` itself, the reader users have.
 
     check-pprof.py FILE [--top NAME ...] [--trace 'root;...;leaf' ...] [--tag KEY=VALUE ...]
+                   [--line NAME@FILE:LINE ...]
 
 --top NAME        NAME is a function in `-top` (flat or cumulative).
 --trace A;B;C     some stack in `-traces` holds A calling B calling C, written root
                   first as in folded stacks; the chain may sit anywhere in a longer
                   stack (real programs have _start, libc and kernel frames around it).
 --tag KEY=VALUE   `-tags` lists VALUE under label KEY.
+--line NAME@FILE:LINE
+                  some location in `-raw` is function NAME in FILE at LINE (source
+                  positions, as interpreted frames carry them).
 
 Runs offline: -symbolize=none, GOPROXY=off, and HOME, GOCACHE, GOPATH and
 PPROF_TMPDIR in a temporary directory, so nothing is fetched or left behind.
@@ -157,8 +161,19 @@ def check(args, env):
         if value not in tags[key]:
             raise CheckError(f"-tags has no {key}={value} ({key} is {shorten(sorted(tags[key]))})")
 
+    if args.line:
+        raw = run_pprof(go, env, "-raw", args.file)
+        locations = raw.split("\nLocations\n", 1)[-1].split("\nMappings\n", 1)[0]
+        for want in args.line:
+            name, sep, pos = want.rpartition("@")
+            if not sep or not name or ":" not in pos:
+                raise CheckError(f"--line '{want}' is not NAME@FILE:LINE")
+            if not re.search(r"\s" + re.escape(name) + r" " + re.escape(pos) + r"\b", locations):
+                raise CheckError(f"no location in -raw is {name} at {pos}")
+
     return (f"{len(top)} functions, {len(stacks)} stacks, {len(tags)} labels; "
-            f"checked {len(args.top)} top, {len(args.trace)} traces, {len(args.tag)} tags")
+            f"checked {len(args.top)} top, {len(args.trace)} traces, {len(args.tag)} tags, "
+            f"{len(args.line)} lines")
 
 
 def main():
@@ -170,6 +185,8 @@ def main():
                     help="call chain, root first, expected in -traces")
     ap.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                     help="label value expected in -tags")
+    ap.add_argument("--line", action="append", default=[], metavar="NAME@FILE:LINE",
+                    help="source position expected in -raw locations")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="check-pprof-") as tmp:
