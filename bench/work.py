@@ -1,6 +1,12 @@
 # SPDX-License-Identifier: MIT
 """A fixed amount of CPU-bound Python work for the overhead benchmark; prints
-"elapsed SECONDS" on stderr. Usage: work.py [N] (default 40,000,000), or --forever."""
+"elapsed SECONDS" on stderr.
+
+    work.py [N] [--depth D] [--forever]
+
+N loop iterations (default 40,000,000; 3,000,000 a round with --forever),
+run D Python frames deep (default 3: <module>, middle, leaf; the benchmark
+uses 30 to measure walking a realistic stack)."""
 
 import sys
 import time
@@ -17,12 +23,26 @@ def middle(n):
     return total
 
 
+def nest(depth, n):
+    """Call middle() from DEPTH frames down (this frame counted)."""
+    if depth <= 1:
+        return middle(n)
+    return nest(depth - 1, n)
+
+
 def main():
-    forever = len(sys.argv) > 1 and sys.argv[1] == "--forever"
-    n = 3_000_000 if forever else 40_000_000 if len(sys.argv) < 2 else int(sys.argv[1])
+    args = sys.argv[1:]
+    forever = "--forever" in args
+    depth = 3
+    if "--depth" in args:
+        depth = int(args[args.index("--depth") + 1])
+        del args[args.index("--depth"):args.index("--depth") + 2]
+    args = [a for a in args if a != "--forever"]
+    n = int(args[0]) if args else 3000000 if forever else 40000000
     start = time.monotonic()
     while True:
-        middle(n)
+        # <module>, main, nest..., middle, leaf: depth - 2 frames of nest.
+        nest(max(1, depth - 4), n)
         if not forever:
             break
     print("elapsed %.6f" % (time.monotonic() - start), file=sys.stderr)

@@ -583,8 +583,10 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "hearth: %" PRIu64 " child processes beyond %d could not be watched for their exit\n",
 			rec->unwatched, RECORD_MAX_WATCHED);
 	if (st->bpf_run_cnt)
-		fprintf(stderr, "hearth: BPF program: %.2f us per run, %" PRIu64 " runs (kernel.bpf_stats_enabled)\n",
-			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt);
+		fprintf(stderr, "hearth: BPF program: %.2f us per run, %" PRIu64 " runs, %.2f us per target sample "
+				"(kernel.bpf_stats_enabled)\n",
+			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt,
+			st->samples ? st->bpf_run_time_ns / 1e3 / st->samples : 0.0);
 	if (st->first_sample_ns > rec->start_ns)
 		fprintf(stderr, "hearth: first sample %.1f ms after hearth started\n",
 			(st->first_sample_ns - rec->start_ns) / 1e6);

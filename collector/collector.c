@@ -288,7 +288,7 @@ static int collector_python_frames(struct collector *c, size_t id, const struct 
 	for (size_t i = 0; i < np; i++) {
 		bool skip;
 
-		r = pyprocess__frame(py, c->profile, &pf[i], &c->frames[*n], &skip);
+		r = pyprocess__frame(py, c->profile, &pf[i], s->time_ns, &c->frames[*n], &skip);
 		if (r < 0)
 			return r;
 		if (!skip)

@@ -268,7 +268,7 @@ static int pyprocess_unknown(struct pyprocess *p, struct profile *prof, uint64_t
 }
 
 int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hearth_pyframe *f,
-		     uint32_t *ret_frame, bool *ret_skip)
+		     uint64_t time_ns, uint32_t *ret_frame, bool *ret_skip)
 {
 	const struct py_offsets *o = p->info.offsets;
 	struct profile_frame pf = { .kind = PROFILE_FRAME_PYTHON };
@@ -280,7 +280,7 @@ int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hea
 	*ret_skip = false;
 	if (p->state != PYPROCESS_ACTIVE || !p->stack)
 		return pyprocess_unknown(p, prof, f->code, ret_frame);
-	r = pystack__code_recent(p->stack, f->code, PYPROCESS_CODE_MAX_AGE_NS, &code);
+	r = pystack__code_recent(p->stack, f->code, time_ns, PYPROCESS_CODE_MAX_AGE_NS, &code);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)

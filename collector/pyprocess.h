@@ -62,13 +62,13 @@ int pyprocess__error(const struct pyprocess *p);
 const struct pyinfo *pyprocess__info(const struct pyprocess *p);
 
 /*
- * The profile frame of Python frame @f. Never fails for an unreadable code
+ * The profile frame of Python frame @f, sampled at @time_ns (CLOCK_MONOTONIC). Never fails for an unreadable code
  * object: it becomes "<unknown>" with the code address. *@ret_skip is set
  * (and no frame given) for a frame that has not started yet. Returns 0 or
  * -errno (the profile is full: -E2BIG).
  */
 int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hearth_pyframe *f,
-		     uint32_t *ret_frame, bool *ret_skip);
+		     uint64_t time_ns, uint32_t *ret_frame, bool *ret_skip);
 
 void pyprocess__stats(const struct pyprocess *p, struct pyprocess_stats *ret);
 

@@ -304,13 +304,14 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	return 0;
 }
 
-int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t max_age_ns,
+int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t now_ns, uint64_t max_age_ns,
 			 const struct pycode **ret)
 {
 	struct pycode *e = &s->cache[(addr >> 4) % PYSTACK_CACHE_SIZE];
 	int r;
 
-	if (addr && e->addr == addr && time_now_ns() - e->checked_ns < max_age_ns) {
+	/* Signed: a sample drained late is older than the last check. */
+	if (addr && e->addr == addr && (int64_t)(now_ns - e->checked_ns) < (int64_t)max_age_ns) {
 		*ret = e;
 		return 0;
 	}

@@ -94,12 +94,13 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret);
 
 /*
  * Like pystack__code(), but an entry for @addr checked less than @max_age_ns
- * ago is returned without reading the target: for a sampler, which sees the
- * same code objects over and over. A code object freed and another allocated
+ * before @now_ns (CLOCK_MONOTONIC, e.g. the sample's time) is returned
+ * without reading the target: for a sampler, which sees the same code
+ * objects over and over. A code object freed and another allocated
  * at its address within @max_age_ns keeps the old name until the next check.
  * Once the process has exited, entries are returned whatever their age.
  */
-int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t max_age_ns,
+int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t now_ns, uint64_t max_age_ns,
 			 const struct pycode **ret);
 
 /*

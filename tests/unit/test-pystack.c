@@ -133,6 +133,21 @@ int main(void)
 	CHECK_STR(code->name, "main");
 	CHECK_INT(code->firstlineno, 20);
 
+	/* Through the sampler's door: trusted while recent, read again once older than the age. */
+	{
+		uint64_t t0 = code->checked_ns;
+
+		make_code(o, &code_a, &name_a, 30);
+		CHECK_INT(pystack__code_recent(s, addr(&code_a), t0 + 1000, 1000000000ull, &code), 0);
+		CHECK_STR(code->name, "main");
+		CHECK_INT(pystack__code_recent(s, addr(&code_a), t0 + 2000000000ull, 1000000000ull, &code), 0);
+		CHECK_STR(code->name, "Worker.run");
+		CHECK_INT(code->firstlineno, 30);
+		/* A sample drained after the last check is not "older" by a wrapped subtraction. */
+		CHECK_INT(pystack__code_recent(s, addr(&code_a), code->checked_ns - 5, 1000000000ull, &code), 0);
+		CHECK_INT(code->firstlineno, 30);
+	}
+
 	/* Not a code object. */
 	put64(&code_a, o->object_type, addr(&type_other));
 	CHECK_INT(pystack__code(s, addr(&code_a), &code), -EPROTO);
