@@ -239,6 +239,7 @@ const char *pyprocess_short_path(const char *path)
 				best = q + strlen(markers[i]);
 	if (best && *best)
 		return best;
+	best = NULL;
 	/* The standard library: .../lib/pythonX.Y/ (a last one wins). */
 	for (q = strstr(path, "/lib/python"); q; q = strstr(q + 1, "/lib/python")) {
 		const char *v = q + strlen("/lib/python");
