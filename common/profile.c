@@ -127,6 +127,19 @@ int profile__add_sample(struct profile *p, const struct profile_sample *key, uin
 	return 0;
 }
 
+int profile__clear_samples(struct profile *p)
+{
+	struct intern *keys;
+	int r = intern__new(PROFILE_MAX_SAMPLES, &keys);
+
+	if (r < 0)
+		return r;
+	intern__free(p->sample_keys);
+	p->sample_keys = keys;
+	p->total = 0;
+	return 0;
+}
+
 const char *profile__str(const struct profile *p, uint32_t id)
 {
 	const char *s = intern__get(p->strings, id, NULL);

@@ -99,6 +99,13 @@ int64_t profile__add_stack(struct profile *p, const uint32_t *frames, size_t n);
 /* Add @count samples of @key (its count field is ignored). Returns 0 or -errno. */
 int profile__add_sample(struct profile *p, const struct profile_sample *key, uint64_t count);
 
+/*
+ * Forget every sample (and the total), keeping strings, mappings, frames and
+ * stacks with their ids: how a continuous profiler starts its next time slot.
+ * Returns 0 or -ENOMEM (the profile is then unchanged).
+ */
+int profile__clear_samples(struct profile *p);
+
 /* Accessors. Pointers stay valid until the next profile__add_*() call. */
 const char *profile__str(const struct profile *p, uint32_t id);
 const struct profile_mapping *profile__mapping(const struct profile *p, uint32_t id);

@@ -79,5 +79,23 @@ int main(void)
 	test_durations();
 	test_uint();
 	test_formats();
+	{
+		uint64_t v = 0;
+
+		CHECK_INT(parse_size("64M", &v), 0);
+		CHECK_INT(v, 64ull << 20);
+		CHECK_INT(parse_size("1G", &v), 0);
+		CHECK_INT(v, 1ull << 30);
+		CHECK_INT(parse_size("512KiB", &v), 0);
+		CHECK_INT(v, 512ull << 10);
+		CHECK_INT(parse_size("4096", &v), 0);
+		CHECK_INT(v, 4096);
+		CHECK_INT(parse_size("", &v), -EINVAL);
+		CHECK_INT(parse_size("-1M", &v), -EINVAL);
+		CHECK_INT(parse_size("12Q", &v), -EINVAL);
+		CHECK_INT(parse_size("1Mx", &v), -EINVAL);
+		CHECK_INT(parse_size("99999999999999999999", &v), -ERANGE);
+		CHECK_INT(parse_size("99999999999999G", &v), -ERANGE);
+	}
 	return check_finish("test-parse");
 }
