@@ -12,5 +12,6 @@ enum {
 
 int verb_record(int argc, char **argv);
 int verb_dump(int argc, char **argv);
+int verb_export(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const struct {
 } verbs[] = {
 	{ "record", verb_record, "sample a running process or a command and write a profile" },
 	{ "dump", verb_dump, "print the Python stack of every thread of a running CPython process" },
+	{ "export", verb_export, "write a profile of a time window from hearthd's ring" },
 };
 
 static void usage(FILE *out)

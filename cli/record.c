@@ -30,6 +30,7 @@
 #include "export.h"
 #include "hearth.h"
 #include "log.h"
+#include "output.h"
 #include "parse.h"
 #include "summary.h"
 
@@ -42,17 +43,7 @@ static pid_t arg_pids[PARSE_MAX_PIDS];
 static int arg_nr_pids;
 static uint64_t arg_duration_ns;
 static unsigned long arg_rate = RECORD_DEFAULT_RATE;
-#define RECORD_MAX_OUTPUTS 8
-
-/* One file to write: several -o write one recording in several formats. */
-struct output {
-	const char *path; /* "-" for stdout */
-	const struct exporter *format;
-	char *tmp; /* the temporary file beside it, renamed over it at the end */
-	FILE *file;
-};
-
-static struct output arg_outputs[RECORD_MAX_OUTPUTS];
+static struct output arg_outputs[OUTPUT_MAX];
 static size_t arg_nr_outputs;
 static const struct exporter *arg_format;
 static bool arg_kernel = true;
@@ -191,8 +182,8 @@ static int record_parse_args(int argc, char **argv)
 				log_error("empty output path");
 				return -EINVAL;
 			}
-			if (arg_nr_outputs == RECORD_MAX_OUTPUTS) {
-				log_error("too many outputs: at most %d -o", RECORD_MAX_OUTPUTS);
+			if (arg_nr_outputs == OUTPUT_MAX) {
+				log_error("too many outputs: at most %d -o", OUTPUT_MAX);
 				return -EINVAL;
 			}
 			arg_outputs[arg_nr_outputs++].path = optarg;
@@ -260,30 +251,7 @@ static int record_parse_args(int argc, char **argv)
 	}
 	if (!arg_nr_outputs)
 		arg_outputs[arg_nr_outputs++].path = "flame.svg";
-	if (arg_format && arg_nr_outputs > 1) {
-		log_error("-f applies to a single output; with several -o the extensions choose the formats");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < arg_nr_outputs; i++) {
-		struct output *o = &arg_outputs[i];
-
-		if (!strcmp(o->path, "-")) {
-			for (size_t j = 0; j < i; j++)
-				if (!strcmp(arg_outputs[j].path, "-")) {
-					log_error("standard output given twice");
-					return -EINVAL;
-				}
-			o->format = arg_format ? arg_format : &exporter_folded;
-			continue;
-		}
-		o->format = arg_format ? arg_format : exporter_for_path(o->path);
-		if (!o->format) {
-			log_error("cannot tell the format of '%s' from its extension: add -f svg|folded|pprof|speedscope",
-				  o->path);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return outputs_resolve(arg_outputs, arg_nr_outputs, arg_format);
 }
 
 /* Root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN covers both on old kernels). */
@@ -301,63 +269,6 @@ static bool record_has_privileges(void)
 	if (eff & (1ull << CAP_SYS_ADMIN))
 		return true;
 	return (eff & (1ull << 39 /* CAP_BPF */)) && (eff & (1ull << 38 /* CAP_PERFMON */));
-}
-
-/* Create the output's temporary file beside it, so an unwritable path fails before sampling. */
-static int output_open(struct output *o)
-{
-	_cleanup_free_ char *tmp = NULL;
-	mode_t mask;
-	int fd;
-
-	if (!strcmp(o->path, "-")) {
-		o->file = stdout;
-		return 0;
-	}
-	if (asprintf(&tmp, "%s.hearth-XXXXXX", o->path) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0644 & ~mask) < 0 || !(o->file = fdopen(fd, "w"))) {
-		int r = -errno;
-
-		close(fd);
-		unlink(tmp);
-		return r;
-	}
-	o->tmp = TAKE_PTR(tmp);
-	return 0;
-}
-
-/* Write the profile and move the file into place. Returns 0 or -errno. */
-static int output_write(struct output *o, const struct profile *p, const struct export_options *eo)
-{
-	int r = o->format->write(p, eo, o->file);
-
-	if (r == 0 && fflush(o->file) != 0)
-		r = -errno;
-	if (o->file != stdout && fclose(o->file) != 0 && r == 0)
-		r = -errno;
-	o->file = NULL;
-	if (r == 0 && o->tmp && rename(o->tmp, o->path) < 0)
-		r = -errno;
-	if (r == 0)
-		o->tmp = mfree(o->tmp);
-	return r;
-}
-
-/* Undo what output_open() did for a recording that is not written. */
-static void output_discard(struct output *o)
-{
-	if (o->file && o->file != stdout)
-		fclose(o->file);
-	o->file = NULL;
-	if (o->tmp)
-		unlink(o->tmp);
-	o->tmp = mfree(o->tmp);
 }
 
 /* The process (thread group) @pid belongs to, from /proc/PID/status; -ESRCH if none. */
