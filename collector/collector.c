@@ -47,6 +47,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		.kernel_stacks = o->kernel,
 		.user_stacks = true,
 		.ring_bytes = o->ring_bytes,
+		.all_processes = o->all_processes,
 	};
 	int r;
 

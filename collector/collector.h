@@ -21,6 +21,7 @@ struct collector_options {
 	bool thread_roots;    /* a root frame per thread */
 	bool process_roots;   /* a root frame per process */
 	bool follow_children; /* targets' new child processes become targets */
+	bool all_processes;   /* sample every process on the machine but this one */
 	size_t ring_bytes;    /* BPF ring buffer size, 0 = default */
 	bool python;          /* walk the Python stacks of CPython processes */
 	bool gil_only;        /* keep only samples whose thread holds the GIL */

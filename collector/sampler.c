@@ -62,6 +62,8 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	}
 	s->skel->rodata->collect_kernel = o->kernel_stacks;
 	s->skel->rodata->collect_user = o->user_stacks;
+	s->skel->rodata->all_processes = o->all_processes;
+	s->skel->rodata->self_tgid = (__u32)getpid();
 	/* Wake the reader when an eighth of the ring is used, not per sample. */
 	s->skel->rodata->wakeup_bytes = ring / 8;
 	r = bpf_map__set_max_entries(s->skel->maps.events, ring);

@@ -22,6 +22,7 @@ struct sampler_options {
 	bool kernel_stacks;
 	bool user_stacks;
 	size_t ring_bytes; /* power of two, at least a page; 0 = default */
+	bool all_processes; /* every process but this one, not only the targets */
 };
 
 /* Called for each record; @data is only valid during the call. Non-zero stops the drain. */

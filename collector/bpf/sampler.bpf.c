@@ -27,6 +27,9 @@ const volatile bool collect_kernel = true;
 const volatile bool collect_user = true;
 /* Wake the reader once this much is waiting, not per sample. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
+/* Sample every process (but ours), not only those in targets. */
+const volatile bool all_processes = false;
+const volatile __u32 self_tgid = 0;
 /* Send the frame-pointer user stack of samples with Python frames too. */
 const volatile bool python_user_stacks = false;
 
@@ -321,7 +324,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	long klen = 0, ulen = 0, plen = 0;
 	__u64 size;
 
-	if (!bpf_map_lookup_elem(&targets, &tgid))
+	if (all_processes ? tgid == self_tgid || tgid == 0 : !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	counter_inc(HEARTH_COUNTER_SAMPLES);
 
@@ -439,7 +442,7 @@ int BPF_PROG(hearth_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 {
 	__u32 tgid = p->tgid;
 
-	if (!bpf_map_lookup_elem(&targets, &tgid))
+	if (!all_processes && !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	/* A new program: user space looks for an interpreter again. */
 	bpf_map_delete_elem(&pyprocs, &tgid);

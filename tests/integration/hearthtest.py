@@ -90,6 +90,9 @@ class BpfTestCase(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            for pipe in (p.stdin, p.stdout, p.stderr):
+                if pipe:
+                    pipe.close()
 
     def record(self, args, timeout=60, check=True):
         """Run `hearth record ARGS`; returns the CompletedProcess."""

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hearthd: continuous profiling. Samples every process on the machine (or a
+ * list of PIDs and their children) and appends one aggregated time slot per
+ * --slot (one second by default) to the shared-memory ring, which `hearth
+ * export` reads at any time. Runs in the foreground (systemd, a container);
+ * SIGINT and SIGTERM write the slot in progress and stop.
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "collector.h"
+#include "log.h"
+#include "parse.h"
+#include "ring.h"
+
+/*
+ * 49 Hz: bench/run --daemon puts hearthd at 99 Hz with --all well under 1% of
+ * a core on a busy 2-core machine; 49 Hz halves that on bigger machines,
+ * where the cost grows with the CPU count, and stays off the 50/100 Hz
+ * periods of timers that would alias with it.
+ */
+#define HEARTHD_DEFAULT_RATE 49
+#define HEARTHD_MAX_RATE 1000
+#define HEARTHD_DEFAULT_SLOT_NS 1000000000ull
+#define HEARTHD_MAX_LINE 4096
+
+static bool arg_all;
+static pid_t arg_pids[PARSE_MAX_PIDS];
+static int arg_nr_pids;
+static unsigned long arg_rate = HEARTHD_DEFAULT_RATE;
+static const char *arg_ring = RING_DEFAULT_PATH;
+static uint64_t arg_ring_size;
+static uint64_t arg_slot_ns = HEARTHD_DEFAULT_SLOT_NS;
+static bool arg_kernel = true;
+static bool arg_python = true;
+static int arg_verbose;
+static char *arg_config;
+
+static void help(void)
+{
+	printf("Usage: hearthd [OPTIONS]\n\n"
+	       "Profile continuously into a shared-memory ring that `hearth export` reads.\n"
+	       "Runs in the foreground; SIGINT or SIGTERM stops it.\n\n"
+	       "Options:\n"
+	       "      --all               every process on the machine (the default without -p)\n"
+	       "  -p, --pid PID[,PID...]  these processes and their children\n"
+	       "  -r, --rate HZ           samples per second per CPU (1-%d, default %d)\n"
+	       "      --ring PATH         the ring file (default %s)\n"
+	       "      --ring-size SIZE    its data size for a new ring: a power of two from 1M to 64G\n"
+	       "                          (default 64M; an existing ring keeps its size)\n"
+	       "      --slot TIME         time aggregated per slot (default 1s; 100ms to 1m)\n"
+	       "      --no-kernel         leave kernel frames out\n"
+	       "      --no-python         native stacks only, even for Python processes\n"
+	       "      --config FILE       read settings from FILE first: one 'name = value' per line,\n"
+	       "                          names as the long options ('all = true', 'rate = 99')\n"
+	       "  -v, --verbose           debug lines\n"
+	       "  -h, --help              this help\n"
+	       "      --version           the version\n",
+	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH);
+}
+
+enum {
+	ARG_ALL = 0x100,
+	ARG_RING,
+	ARG_RING_SIZE,
+	ARG_SLOT,
+	ARG_NO_KERNEL,
+	ARG_NO_PYTHON,
+	ARG_CONFIG,
+	ARG_VERSION,
+};
+
+static const struct option options[] = {
+	{ "all", no_argument, NULL, ARG_ALL },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "ring", required_argument, NULL, ARG_RING },
+	{ "ring-size", required_argument, NULL, ARG_RING_SIZE },
+	{ "slot", required_argument, NULL, ARG_SLOT },
+	{ "no-kernel", no_argument, NULL, ARG_NO_KERNEL },
+	{ "no-python", no_argument, NULL, ARG_NO_PYTHON },
+	{ "config", required_argument, NULL, ARG_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, ARG_VERSION },
+	{}
+};
+
+/* One setting, from the command line or the config file (@where names it for errors). */
+static int apply(int opt, const char *value, const char *where)
+{
+	int r;
+
+	switch (opt) {
+	case ARG_ALL:
+		arg_all = true;
+		return 0;
+	case 'p':
+		r = parse_pid_list(value, arg_pids + arg_nr_pids, PARSE_MAX_PIDS - arg_nr_pids);
+		if (r < 0) {
+			log_error("%sinvalid PID list '%s': give positive process ids separated by commas", where, value);
+			return -EINVAL;
+		}
+		arg_nr_pids += r;
+		return 0;
+	case 'r':
+		if (parse_uint(value, 1, HEARTHD_MAX_RATE, &arg_rate) < 0) {
+			log_error("%sinvalid rate '%s': give samples per second from 1 to %d", where, value,
+				  HEARTHD_MAX_RATE);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_RING:
+		if (!*value) {
+			log_error("%sempty ring path", where);
+			return -EINVAL;
+		}
+		arg_ring = value;
+		return 0;
+	case ARG_RING_SIZE:
+		if (parse_size(value, &arg_ring_size) < 0 || arg_ring_size < RING_MIN_DATA_SIZE ||
+		    arg_ring_size > RING_MAX_DATA_SIZE || (arg_ring_size & (arg_ring_size - 1))) {
+			log_error("%sinvalid ring size '%s': give a power of two from 1M to 64G, such as 64M",
+				  where, value);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_SLOT:
+		if (parse_duration(value, &arg_slot_ns) < 0 || arg_slot_ns < 100000000ull ||
+		    arg_slot_ns > 60000000000ull) {
+			log_error("%sinvalid slot '%s': give a time from 100ms to 1m, such as 1s", where, value);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_NO_KERNEL:
+		arg_kernel = false;
+		return 0;
+	case ARG_NO_PYTHON:
+		arg_python = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool is_true(const char *v)
+{
+	return !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "on");
+}
+
+/* Settings from @path: "name = value" lines, '#' comments; names as the long options. */
+static int read_config(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char line[HEARTHD_MAX_LINE], where[HEARTHD_MAX_LINE + 32];
+	unsigned int n = 0;
+
+	if (!f) {
+		log_error("cannot read config %s: %m", path);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *name = line, *value, *eq, *end;
+		const struct option *o;
+
+		n++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			log_error("%s:%u: line too long", path, n);
+			return -EINVAL;
+		}
+		name += strspn(name, " \t");
+		if (*name == '#' || *name == '\n' || !*name)
+			continue;
+		eq = strchr(name, '=');
+		if (!eq) {
+			log_error("%s:%u: expected 'name = value'", path, n);
+			return -EINVAL;
+		}
+		for (end = eq; end > name && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		value = eq + 1 + strspn(eq + 1, " \t");
+		value[strcspn(value, "\r\n")] = '\0';
+		for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		for (o = options; o->name; o++)
+			if (!strcmp(o->name, name))
+				break;
+		if (!o->name || o->val == ARG_CONFIG || o->val == 'h' || o->val == ARG_VERSION || o->val == 'v') {
+			log_error("%s:%u: unknown setting '%s'", path, n, name);
+			return -EINVAL;
+		}
+		snprintf(where, sizeof(where), "%s:%u: ", path, n);
+		if (o->has_arg == no_argument) {
+			if (!is_true(value)) {
+				if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0") ||
+				    !strcmp(value, "off"))
+					continue;
+				log_error("%sgive '%s = true' or 'false'", where, name);
+				return -EINVAL;
+			}
+			value = NULL;
+		} else if (!(value = strdup(value))) { /* kept for the program's life, as argv is */
+			return -ENOMEM;
+		}
+		if (apply(o->val, value, where) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	int c;
+
+	/* The config file first, so the command line overrides it. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			arg_config = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			arg_config = argv[i] + 9;
+		else if (!strcmp(argv[i], "--"))
+			break;
+	}
+	if (arg_config && read_config(arg_config) < 0)
+		return -EINVAL;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:r:vh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'v':
+			arg_verbose++;
+			break;
+		case 'h':
+			help();
+			return 1;
+		case ARG_VERSION:
+			printf("hearthd %s\n", HEARTH_VERSION);
+			return 1;
+		case ARG_CONFIG:
+			break;
+		case ':':
+			log_error("option '%s' needs a value (see 'hearthd --help')", argv[optind - 1]);
+			return -EINVAL;
+		case '?':
+			log_error("unknown option '%s' (see 'hearthd --help')", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (apply(c, optarg, "") < 0)
+				return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see 'hearthd --help')", argv[optind]);
+		return -EINVAL;
+	}
+	if (arg_all && arg_nr_pids) {
+		log_error("give either --all or -p PID, not both");
+		return -EINVAL;
+	}
+	if (!arg_nr_pids)
+		arg_all = true;
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (log_get_level() < LOG_LEVEL_TRACE)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct daemon {
+	struct collector *collector;
+	struct ring_writer *ring;
+	uint64_t slot_start_ns; /* CLOCK_REALTIME */
+	uint64_t lost_before;
+	uint64_t slots;
+};
+
+/* Close the slot in progress: drain, append it to the ring, start the next one. */
+static int daemon_slot(struct daemon *d)
+{
+	struct profile *p = collector__profile(d->collector);
+	struct collector_stats st;
+	uint64_t now = realtime_ns();
+	int r;
+
+	r = collector__drain(d->collector);
+	if (r < 0)
+		return r;
+	if (collector__stats(d->collector, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	r = ring_writer__write_slot(d->ring, p, d->slot_start_ns, now - d->slot_start_ns,
+				    st.lost - d->lost_before);
+	if (r < 0)
+		return r;
+	d->lost_before = st.lost;
+	d->slot_start_ns = now;
+	d->slots++;
+	if (d->slots % 60 == 0)
+		log_debug("%" PRIu64 " slots, %" PRIu64 " samples, %" PRIu64 " lost, %" PRIu64
+			  " processes, %.1f MiB written to the ring",
+			  d->slots, st.samples, st.lost, st.processes,
+			  ring_writer__written(d->ring) / 1048576.0);
+	return profile__clear_samples(p);
+}
+
+static int daemon_run(struct daemon *d, int sigfd, int timerfd)
+{
+	_cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epfd < 0)
+		return -errno;
+	ev.data.u32 = 0;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, collector__fd(d->collector), &ev) < 0)
+		return -errno;
+	ev.data.u32 = 1;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) < 0)
+		return -errno;
+	ev.data.u32 = 2;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, timerfd, &ev) < 0)
+		return -errno;
+	for (;;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(epfd, evs, 8, 100), r;
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		r = collector__drain(d->collector);
+		if (r < 0)
+			return r;
+		r = collector__tick(d->collector);
+		if (r < 0)
+			return r;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 1) {
+				struct signalfd_siginfo si;
+
+				if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP)
+					continue;
+				log_info("stopping on %s", strsignal((int)si.ssi_signo));
+				return 0;
+			}
+			if (evs[i].data.u32 == 2) {
+				uint64_t ticks;
+
+				if (read(timerfd, &ticks, sizeof(ticks)) != sizeof(ticks))
+					continue;
+				r = daemon_slot(d);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_(collector__freep) struct collector *collector = NULL;
+	_cleanup_(ring_writer__freep) struct ring_writer *ring = NULL;
+	_cleanup_close_ int sigfd = -1, timerfd = -1;
+	struct collector_options co = {};
+	struct daemon d = {};
+	struct itimerspec its = {};
+	sigset_t mask;
+	int r;
+
+	log_set_program("hearthd");
+	r = parse_args(argc, argv);
+	if (r > 0)
+		return 0;
+	if (r < 0)
+		return 2;
+	log_set_level(arg_verbose >= 2 ? LOG_LEVEL_TRACE : arg_verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	libbpf_set_print(libbpf_print);
+	if (geteuid() != 0) {
+		log_error("permission denied: hearthd runs as root");
+		return 1;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
+		log_error("kernel BTF not found (/sys/kernel/btf/vmlinux): Hearth needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return 1;
+	}
+
+	r = ring_writer__open(arg_ring, arg_ring_size, (uint32_t)arg_rate, &ring);
+	if (r < 0) {
+		if (r == -EBUSY)
+			log_error("cannot open ring %s: another hearthd writes it", arg_ring);
+		else if (r == -EBADMSG)
+			log_error("cannot open ring %s: not a Hearth ring of this version, or damaged "
+				  "(move it away to start a new one)", arg_ring);
+		else if (r == -EINVAL)
+			log_error("cannot open ring %s: it exists with another size (drop --ring-size "
+				  "to keep it, or move it away)", arg_ring);
+		else if (r == -ELOOP)
+			log_error("cannot open ring %s: it is a symbolic link", arg_ring);
+		else
+			log_error("cannot open ring %s: %s", arg_ring, strerror(-r));
+		return 1;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sigfd < 0 || timerfd < 0) {
+		log_error("cannot set up the event loop: %m");
+		return 1;
+	}
+
+	co.rate_hz = (unsigned int)arg_rate;
+	co.kernel = arg_kernel;
+	co.all_processes = arg_all;
+	co.follow_children = !arg_all;
+	co.process_roots = true;
+	co.python = arg_python;
+	r = collector__new(&co, &collector);
+	if (r < 0) {
+		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
+		return 1;
+	}
+	for (int i = 0; i < arg_nr_pids; i++) {
+		r = collector__add_pid(collector, arg_pids[i]);
+		if (r < 0) {
+			log_error("cannot attach to pid %d: %s", (int)arg_pids[i],
+				  r == -ESRCH ? "no such process" : strerror(-r));
+			return 1;
+		}
+	}
+	r = collector__start(collector);
+	if (r < 0) {
+		log_error("cannot open perf events: %s", strerror(-r));
+		return 1;
+	}
+	profile__info(collector__profile(collector))->rate_hz = (uint32_t)arg_rate;
+	profile__info(collector__profile(collector))->period_ns = 1000000000ull / arg_rate;
+	its.it_value.tv_sec = (time_t)(arg_slot_ns / 1000000000ull);
+	its.it_value.tv_nsec = (long)(arg_slot_ns % 1000000000ull);
+	its.it_interval = its.it_value;
+	if (timerfd_settime(timerfd, 0, &its, NULL) < 0) {
+		log_error("cannot set the slot timer: %m");
+		return 1;
+	}
+	d.collector = collector;
+	d.ring = ring;
+	d.slot_start_ns = realtime_ns();
+	log_info("profiling %s at %lu Hz into %s, a slot every %.1f s",
+		 arg_all ? "every process" : "the given processes", arg_rate, arg_ring, arg_slot_ns / 1e9);
+
+	r = daemon_run(&d, sigfd, timerfd);
+	collector__stop(collector);
+	if (r == 0)
+		r = daemon_slot(&d);
+	if (r < 0) {
+		log_error("stopped: %s", strerror(-r));
+		return 1;
+	}
+	return 0;
+}

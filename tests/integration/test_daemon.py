@@ -1,0 +1,209 @@
+# SPDX-License-Identifier: MIT
+"""hearthd and hearth export: continuous profiling into the shared-memory ring.
+
+- hearthd --all sees a C and a Python workload it was not told about, and
+  `hearth export` gets their known shares back out of the ring, filtered by
+  process name, PID and time window, in every format;
+- a hearthd killed with SIGKILL and started again keeps the history;
+- many short-lived processes: hearthd's fds stay flat and their samples land;
+- a ring that is not a ring, a symlink, a second daemon, bad flags and config
+  lines: one line and a non-zero exit.
+BPF tests fail rather than skip under CI."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hearthtest import (CPUBURN, HEARTH, SOURCE_ROOT, SYSTEM_PYTHON, BpfTestCase,  # noqa: E402
+                        read_folded, share, total)
+
+HEARTHD = os.environ.get("HEARTHD", os.path.join(os.path.dirname(HEARTH), "..", "daemon", "hearthd"))
+PYBURN = os.path.join(SOURCE_ROOT, "examples", "pyburn.py")
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+)", f.read(), re.M).group(1))
+
+
+class Daemon(BpfTestCase):
+    def start_daemon(self, *args, ring=None):
+        ring = ring or self.path("hearth.ring")
+        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "16M"] + list(args),
+                       stderr=subprocess.PIPE, text=True)
+        # Up once the ring exists and the first line is out.
+        line = d.stderr.readline()
+        self.assertIn("profiling", line, "hearthd did not start: %s" % line)
+        return d, ring
+
+    def stop(self, d):
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(timeout=15), 0, d.stderr.read())
+
+    def export(self, ring, *args, check=True):
+        r = subprocess.run([HEARTH, "export", "--ring", ring] + list(args), capture_output=True,
+                           text=True, timeout=60)
+        if check:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def test_all_processes_into_the_ring(self):
+        d, ring = self.start_daemon("--all", "-r", "199")
+        t0 = time.time()
+        burn = self.spawn([CPUBURN, "5"])
+        python = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
+        py = self.spawn([python, PYBURN, "5"])
+        burn.wait(timeout=30)
+        py.wait(timeout=30)
+        time.sleep(1.5)  # the last slot closes
+        t1 = time.time()
+
+        out = self.path("c.folded")
+        self.export(ring, "--comm", "cpuburn", "-o", out)
+        stacks = read_folded(out)
+        self.assertGreater(total(stacks), 500)
+        self.assertTrue(all(k[0] == "cpuburn (pid %d)" % burn.pid for k in stacks), list(stacks)[:3])
+        for name, want in (("burn_a", 0.5), ("burn_b", 0.3), ("burn_c", 0.2)):
+            self.assertAlmostEqual(share(stacks, name), want, delta=0.05, msg=name)
+
+        # Python frames from the ring, by PID, with the pprof reader.
+        out = self.path("py.folded")
+        self.export(ring, "-p", str(py.pid), "-o", out, "-o", self.path("py.pb.gz"))
+        stacks = read_folded(out)
+        self.assertGreater(total(stacks), 300)
+        self.assertGreater(sum(c for k, c in stacks.items()
+                               if any(f.startswith("Outer.Inner.burn_a (") or f.startswith("burn_a (")
+                                      for f in k)), 0.15 * total(stacks))  # half the main thread: a quarter
+
+        # A time window: the seconds before the workloads started hold none of them.
+        out = self.path("before.folded")
+        r = self.export(ring, "--until", "@%d" % int(t0 - 0.5), "--comm", "cpuburn", "-o", out, "-v")
+        self.assertEqual(total(read_folded(out)), 0, r.stderr)
+        out = self.path("window.folded")
+        self.export(ring, "--since", "@%d" % int(t0), "--until", "@%d" % int(t1 + 1), "--comm", "cpuburn",
+                    "-o", out)
+        self.assertGreater(total(read_folded(out)), 500)
+        self.stop(d)
+
+        # The ring outlives the daemon: still readable, every format.
+        self.export(ring, "--comm", "cpuburn", "-o", self.path("x.svg"), "-o", self.path("x.speedscope.json"),
+                    "-o", self.path("x.pb.gz"))
+
+    def test_kill_and_restart_keeps_history(self):
+        d, ring = self.start_daemon("--all", "-r", "99")
+        burn = self.spawn([CPUBURN, "3"])
+        burn.wait(timeout=30)
+        time.sleep(1.5)
+        d.kill()
+        d.wait()
+        before = self.path("before.folded")
+        self.export(ring, "--comm", "cpuburn", "-o", before)
+        n_before = total(read_folded(before))
+        self.assertGreater(n_before, 150)
+
+        d, ring = self.start_daemon("--all", "-r", "99", ring=ring)
+        burn2 = self.spawn([CPUBURN, "2"])
+        burn2.wait(timeout=30)
+        time.sleep(1.5)
+        self.stop(d)
+        after = self.path("after.folded")
+        r = self.export(ring, "--comm", "cpuburn", "-o", after, "-v")
+        stacks = read_folded(after)
+        self.assertIn("2 epochs", r.stderr)
+        self.assertEqual(sum(c for k, c in stacks.items() if k[0] == "cpuburn (pid %d)" % burn.pid), n_before)
+        self.assertGreater(sum(c for k, c in stacks.items() if k[0] == "cpuburn (pid %d)" % burn2.pid), 100)
+
+    def test_short_lived_processes(self):
+        d, ring = self.start_daemon("--all", "-r", "199")
+        time.sleep(1)
+        fds, rss = fd_count(d.pid), rss_kib(d.pid)
+        # 400 processes that each burn 20 ms, 4 at a time.
+        script = "for i in $(seq 100); do for j in 1 2 3 4; do %s 0.02 & done; wait; done" % CPUBURN
+        subprocess.run(["sh", "-c", script], check=True, timeout=120)
+        time.sleep(1.5)
+        fds_after, rss_after = fd_count(d.pid), rss_kib(d.pid)
+        self.assertLessEqual(fds_after, fds + 2, "fds grew from %d to %d" % (fds, fds_after))
+        self.assertLess(rss_after - rss, 64 * 1024, "RSS grew from %d to %d KiB" % (rss, rss_after))
+        self.stop(d)
+        out = self.path("churn.folded")
+        self.export(ring, "--comm", "cpuburn", "-o", out)
+        stacks = read_folded(out)
+        pids = {k[0] for k in stacks}
+        self.assertGreater(len(pids), 200, "samples of %d of 400 processes" % len(pids))
+        self.assertGreater(share(stacks, "main"), 0.5)  # named, not [unknown]: maps read in time
+
+
+class DaemonErrors(BpfTestCase):
+    def run_daemon(self, args, timeout=10):
+        return subprocess.run([HEARTHD] + args, capture_output=True, text=True, timeout=timeout)
+
+    def one_line(self, r, code, pattern):
+        self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertRegex(lines[0], pattern)
+
+    def test_bad_flags(self):
+        self.one_line(self.run_daemon(["--rate", "0"]), 2, r"^hearthd: invalid rate '0'")
+        self.one_line(self.run_daemon(["--ring-size", "3M"]), 2, r"^hearthd: invalid ring size '3M'")
+        self.one_line(self.run_daemon(["--slot", "5ms"]), 2, r"^hearthd: invalid slot '5ms'")
+        self.one_line(self.run_daemon(["--bogus"]), 2, r"^hearthd: unknown option '--bogus'")
+        self.one_line(self.run_daemon(["--all", "-p", "1"]), 2, r"^hearthd: give either --all or -p")
+        self.assertEqual(self.run_daemon(["--version"]).returncode, 0)
+
+    def test_config_file(self):
+        conf = self.path("hearthd.conf")
+        with open(conf, "w") as f:
+            f.write("# comment\nrate = 99\nbogus = 1\n")
+        self.one_line(self.run_daemon(["--config", conf]), 2, r"^hearthd: .*hearthd.conf:3: unknown setting 'bogus'")
+        with open(conf, "w") as f:
+            f.write("rate = 0\n")
+        self.one_line(self.run_daemon(["--config", conf]), 2, r"^hearthd: .*hearthd.conf:1: invalid rate '0'")
+        self.one_line(self.run_daemon(["--config", self.path("missing.conf")]), 2,
+                      r"^hearthd: cannot read config .*missing.conf")
+
+    def test_bad_rings(self):
+        junk = self.path("junk.ring")
+        with open(junk, "wb") as f:
+            f.write(b"not a ring" * 1000)
+        self.one_line(self.run_daemon(["--ring", junk]), 1, r"^hearthd: cannot open ring .*: not a Hearth ring")
+        r = subprocess.run([HEARTH, "export", "--ring", junk, "-o", self.path("x.svg")], capture_output=True,
+                           text=True, timeout=30)
+        self.one_line(r, 1, r"^hearth: cannot read ring .*: not a Hearth ring")
+        self.assertFalse(os.path.exists(self.path("x.svg")))
+        link = self.path("link.ring")
+        os.symlink(self.path("target.ring"), link)
+        self.one_line(self.run_daemon(["--ring", link]), 1, r"^hearthd: cannot open ring .*: it is a symbolic link")
+        r = subprocess.run([HEARTH, "export", "--ring", self.path("none.ring")], capture_output=True, text=True,
+                           timeout=30)
+        self.one_line(r, 1, r"^hearth: cannot open ring .*none.ring: no such file \(is hearthd running")
+        r = subprocess.run([HEARTH, "export", "--last", "10m", "--since", "-5m"], capture_output=True, text=True,
+                           timeout=30)
+        self.one_line(r, 2, r"^hearth: give either --last or --since/--until")
+        r = subprocess.run([HEARTH, "export", "--since", "yesterday"], capture_output=True, text=True, timeout=30)
+        self.one_line(r, 2, r"^hearth: invalid time 'yesterday' for --since")
+
+    def test_second_daemon(self):
+        ring = self.path("one.ring")
+        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "1M"], stderr=subprocess.PIPE, text=True)
+        self.assertIn("profiling", d.stderr.readline())
+        self.one_line(self.run_daemon(["--ring", ring]), 1, r"^hearthd: cannot open ring .*: another hearthd writes it")
+        self.one_line(self.run_daemon(["--ring", ring, "--ring-size", "2M"]), 1, r"^hearthd: cannot open ring")
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(timeout=15), 0)
+        self.one_line(self.run_daemon(["--ring", ring, "--ring-size", "2M"]), 1,
+                      r"^hearthd: cannot open ring .*: it exists with another size")
+        self.assertEqual(os.stat(ring).st_mode & 0o777, 0o640)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
