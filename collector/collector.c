@@ -146,7 +146,16 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 			return r;
 		c->stats.processes++;
 	} else if (!c->processes[id]) {
-		return -ESRCH;
+		/* Gone before first sight, or exited and forgotten: the number may be in use again. */
+		r = process__new(pid, &c->processes[id]);
+		if (r < 0) {
+			c->processes[id] = NULL;
+			return r;
+		}
+		if (c->opts.python && !c->pyprocs[id] &&
+		    (r = pyprocess__new(pid, &c->opts.py, &c->pyprocs[id])) < 0)
+			return r;
+		added = 1;
 	} else if (reset) {
 		process__reset(c->processes[id]);
 		if (c->pyprocs[id])
@@ -439,6 +448,23 @@ static int collector_record(void *ctx, const void *data, size_t size)
 			return 0;
 		}
 		return collector_sample(c, data, size);
+	case HEARTH_EVENT_EXIT: {
+		const struct hearth_task_event *e = data;
+		int64_t id;
+
+		if (size < sizeof(*e)) {
+			c->stats.malformed++;
+			return 0;
+		}
+		/* Its samples all came before this notice: what we knew of it can go. */
+		id = intern__find(c->pids, &e->pid, sizeof(e->pid));
+		if (id >= 0) {
+			c->processes[id] = process__free(c->processes[id]);
+			c->pyprocs[id] = pyprocess__free(c->pyprocs[id]);
+			c->stats.exited++;
+		}
+		return 0;
+	}
 	case HEARTH_EVENT_FORK:
 	case HEARTH_EVENT_EXEC: {
 		const struct hearth_task_event *e = data;

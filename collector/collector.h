@@ -45,6 +45,7 @@ struct collector_stats {
 	uint64_t dropped;        /* samples the profile had no room for */
 	uint64_t malformed;      /* records that failed validation */
 	uint64_t processes;      /* processes seen */
+	uint64_t exited;         /* of those, processes whose state was dropped at their exit */
 	uint64_t bpf_run_time_ns; /* BPF program time, when kernel.bpf_stats_enabled=1 */
 	uint64_t bpf_run_cnt;     /* runs of the program, targets' samples or not */
 	uint64_t first_sample_ns; /* CLOCK_MONOTONIC time of the first sample, 0 if none */

@@ -449,3 +449,18 @@ int BPF_PROG(hearth_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	task_event(HEARTH_EVENT_EXEC, tgid, 0, p);
 	return 0;
 }
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(hearth_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+
+	/* Only when the whole process is gone: signal->live reached zero before this point. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	if (!all_processes && !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	bpf_map_delete_elem(&pyprocs, &tgid);
+	task_event(HEARTH_EVENT_EXIT, tgid, 0, p);
+	return 0;
+}

@@ -36,6 +36,7 @@ enum hearth_event_type {
 	HEARTH_EVENT_SAMPLE = 1,
 	HEARTH_EVENT_FORK = 2, /* a followed process forked a child, now a target */
 	HEARTH_EVENT_EXEC = 3, /* a target called exec: its mappings changed */
+	HEARTH_EVENT_EXIT = 4, /* the last thread of a target exited */
 };
 
 /* Bits of hearth_sample.flags. */
@@ -141,8 +142,8 @@ struct hearth_pyframe {
 struct hearth_task_event {
 	struct hearth_event_header hdr;
 	__u64 time_ns;
-	__u32 pid;        /* the new target (FORK) or the process that exec'd (EXEC) */
-	__u32 parent_pid; /* FORK: the followed parent; EXEC: 0 */
+	__u32 pid;        /* the new target (FORK), the process that exec'd (EXEC) or exited (EXIT) */
+	__u32 parent_pid; /* FORK: the followed parent; else 0 */
 	char comm[HEARTH_COMM_LEN];
 };
 
