@@ -12,6 +12,29 @@
 #include "cleanup.h"
 #include "log.h"
 
+int outputs_add(struct output *outs, size_t *n, const char *path)
+{
+	if (!*path) {
+		log_error("empty output path");
+		return -EINVAL;
+	}
+	if (*n == OUTPUT_MAX) {
+		log_error("too many outputs: at most %d -o", OUTPUT_MAX);
+		return -EINVAL;
+	}
+	outs[(*n)++].path = path;
+	return 0;
+}
+
+const struct exporter *output_format_arg(const char *name)
+{
+	const struct exporter *e = exporter_find(name);
+
+	if (!e)
+		log_error("unknown format '%s': choose svg, folded, pprof or speedscope", name);
+	return e;
+}
+
 int outputs_resolve(struct output *outs, size_t n, const struct exporter *format)
 {
 	if (format && n > 1) {

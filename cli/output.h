@@ -23,6 +23,12 @@ struct output {
 	FILE *file;
 };
 
+/* -o PATH: one more output. Prints the one-line error and returns -EINVAL when it cannot be. */
+int outputs_add(struct output *o, size_t *n, const char *path);
+
+/* -f NAME: the format it names, or NULL after printing the one-line error. */
+const struct exporter *output_format_arg(const char *name);
+
 /*
  * Give each of @n outputs its format: @format (-f, may be NULL) or the one
  * its extension names; stdout defaults to folded. Prints the one-line error

@@ -178,22 +178,13 @@ static int record_parse_args(int argc, char **argv)
 			}
 			break;
 		case 'o':
-			if (!*optarg) {
-				log_error("empty output path");
+			if (outputs_add(arg_outputs, &arg_nr_outputs, optarg) < 0)
 				return -EINVAL;
-			}
-			if (arg_nr_outputs == OUTPUT_MAX) {
-				log_error("too many outputs: at most %d -o", OUTPUT_MAX);
-				return -EINVAL;
-			}
-			arg_outputs[arg_nr_outputs++].path = optarg;
 			break;
 		case 'f':
-			arg_format = exporter_find(optarg);
-			if (!arg_format) {
-				log_error("unknown format '%s': choose svg, folded, pprof or speedscope", optarg);
+			arg_format = output_format_arg(optarg);
+			if (!arg_format)
 				return -EINVAL;
-			}
 			break;
 		case ARG_NO_KERNEL:
 			arg_kernel = false;

@@ -55,14 +55,6 @@ static void export_help(void)
 	       RING_DEFAULT_PATH);
 }
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* A point in time as --since and --until take it, to CLOCK_REALTIME ns. */
 static int parse_when(const char *s, uint64_t *ret)
 {
@@ -72,9 +64,9 @@ static int parse_when(const char *s, uint64_t *ret)
 	unsigned long secs;
 
 	if (s[0] == '-') {
-		if (parse_duration(s + 1, &ago) < 0 || ago > realtime_ns())
+		if (parse_duration(s + 1, &ago) < 0 || ago > time_realtime_ns())
 			return -EINVAL;
-		*ret = realtime_ns() - ago;
+		*ret = time_realtime_ns() - ago;
 		return 0;
 	}
 	if (s[0] == '@') {
@@ -158,22 +150,13 @@ static int export_parse_args(int argc, char **argv)
 			arg_comm = optarg;
 			break;
 		case 'o':
-			if (!*optarg) {
-				log_error("empty output path");
+			if (outputs_add(arg_outputs, &arg_nr_outputs, optarg) < 0)
 				return -EINVAL;
-			}
-			if (arg_nr_outputs == OUTPUT_MAX) {
-				log_error("too many outputs: at most %d -o", OUTPUT_MAX);
-				return -EINVAL;
-			}
-			arg_outputs[arg_nr_outputs++].path = optarg;
 			break;
 		case 'f':
-			arg_format = exporter_find(optarg);
-			if (!arg_format) {
-				log_error("unknown format '%s': choose svg, folded, pprof or speedscope", optarg);
+			arg_format = output_format_arg(optarg);
+			if (!arg_format)
 				return -EINVAL;
-			}
 			break;
 		case 'v':
 			arg_verbose++;
@@ -251,7 +234,7 @@ int verb_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	q.since_ns = arg_last_ns ? realtime_ns() - arg_last_ns : arg_since_ns;
+	q.since_ns = arg_last_ns ? time_realtime_ns() - arg_last_ns : arg_since_ns;
 	q.until_ns = arg_until_ns;
 	q.pid = arg_pid;
 	q.comm = arg_comm;

@@ -47,4 +47,7 @@ bool log_ratelimit__ok(struct log_ratelimit *rl);
 /* Monotonic time in nanoseconds. */
 uint64_t time_now_ns(void);
 
+/* Wall-clock time (CLOCK_REALTIME) in nanoseconds since the epoch. */
+uint64_t time_realtime_ns(void);
+
 #endif

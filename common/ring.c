@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "cleanup.h"
+#include "log.h"
 
 /* Dictionary kinds, indexing the per-id tables of writer and reader. */
 enum { DEF_STRING, DEF_MAPPING, DEF_FRAME, DEF_STACK, DEF_KINDS };
@@ -23,14 +24,6 @@ static const uint64_t def_limit[DEF_KINDS] = {
 	[DEF_FRAME] = PROFILE_MAX_FRAMES,
 	[DEF_STACK] = PROFILE_MAX_STACKS,
 };
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static size_t align_up(size_t n)
 {
@@ -287,7 +280,7 @@ static int writer_stack(struct ring_writer *w, const struct profile *p, uint32_t
 
 int ring_writer__new_epoch(struct ring_writer *w)
 {
-	struct ring_epoch e = { .time_ns = realtime_ns(), .rate_hz = w->rate_hz, .pid = (uint32_t)getpid() };
+	struct ring_epoch e = { .time_ns = time_realtime_ns(), .rate_hz = w->rate_hz, .pid = (uint32_t)getpid() };
 
 	for (int k = 0; k < DEF_KINDS; k++)
 		if (w->def_pos[k])
@@ -335,7 +328,7 @@ int ring_writer__write_slot(struct ring_writer *w, const struct profile *p, uint
 		if (n == 0)
 			break;
 	}
-	__atomic_store_n(&w->h->heartbeat_ns, realtime_ns(), __ATOMIC_RELEASE);
+	__atomic_store_n(&w->h->heartbeat_ns, time_realtime_ns(), __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -390,7 +383,7 @@ int ring_writer__open(const char *path, uint64_t data_size, uint32_t rate_hz,
 		w->h->version = RING_VERSION;
 		w->h->header_size = RING_HEADER_SIZE;
 		w->h->data_size = data_size;
-		w->h->created_ns = realtime_ns();
+		w->h->created_ns = time_realtime_ns();
 	} else {
 		if (!header_ok(w->h, (uint64_t)st.st_size))
 			return -EBADMSG;

@@ -285,14 +285,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 struct daemon {
 	struct collector *collector;
 	struct ring_writer *ring;
@@ -306,7 +298,7 @@ static int daemon_slot(struct daemon *d)
 {
 	struct profile *p = collector__profile(d->collector);
 	struct collector_stats st;
-	uint64_t now = realtime_ns();
+	uint64_t now = time_realtime_ns();
 	int r;
 
 	r = collector__drain(d->collector);
@@ -473,7 +465,7 @@ int main(int argc, char **argv)
 	}
 	d.collector = collector;
 	d.ring = ring;
-	d.slot_start_ns = realtime_ns();
+	d.slot_start_ns = time_realtime_ns();
 	log_info("profiling %s at %lu Hz into %s, a slot every %.1f s",
 		 arg_all ? "every process" : "the given processes", arg_rate, arg_ring, arg_slot_ns / 1e9);
 

@@ -125,19 +125,23 @@ class Daemon(BpfTestCase):
 
     def test_short_lived_processes(self):
         d, ring = self.start_daemon("--all", "-r", "199")
-        time.sleep(1)
+        python = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
+        # Warm up first: symbol tables of the programs and libraries are loaded once.
+        warm = "for j in 1 2 3 4; do %s 0.05 & done; %s -c 'sum(range(400000))'; wait" % (CPUBURN, python)
+        subprocess.run(["sh", "-c", warm], check=True, timeout=60)
+        time.sleep(1.5)
         fds, rss = fd_count(d.pid), rss_kib(d.pid)
         # 1000 C processes that each burn 20 ms, 4 at a time, and 60 short Python ones.
-        python = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
         script = ("for i in $(seq 250); do for j in 1 2 3 4; do %s 0.02 & done; wait; done; "
                   "for i in $(seq 30); do for j in 1 2; do %s -c 'sum(range(400000))' & done; wait; done"
                   % (CPUBURN, python))
         subprocess.run(["sh", "-c", script], check=True, timeout=300)
         time.sleep(1.5)
         fds_after, rss_after = fd_count(d.pid), rss_kib(d.pid)
+        sys.stderr.write("churn: hearthd fds %d -> %d, RSS %d -> %d KiB\n" % (fds, fds_after, rss, rss_after))
         self.assertLessEqual(fds_after, fds + 2, "fds grew from %d to %d" % (fds, fds_after))
         # What a process leaves behind is its frames and stacks in the profile, not its state.
-        self.assertLess(rss_after - rss, 32 * 1024, "RSS grew from %d to %d KiB" % (rss, rss_after))
+        self.assertLess(rss_after - rss, 24 * 1024, "RSS grew from %d to %d KiB" % (rss, rss_after))
         self.stop(d)
         out = self.path("churn.folded")
         self.export(ring, "--comm", "cpuburn", "-o", out)

@@ -183,13 +183,15 @@ class PythonRecord(BpfTestCase):
         stacks = read_folded(out)
         deep = {k: c for k, c in stacks.items() if py_frames(k) and py_frames(k)[-1][0] == "deep"}
         self.assertGreater(total(deep), 0.8 * total(stacks), r.stderr)
-        for k in deep:
-            self.assertEqual(k[0], "[truncated]", k[:3])
+        # Shallower stacks only while the recursion builds up and unwinds.
+        cut = {k: c for k, c in deep.items() if k[0] == "[truncated]"}
+        self.assertGreaterEqual(total(cut), 0.95 * total(deep), [k[:3] for k in deep if k not in cut])
+        for k in cut:
             self.assertEqual(len(py_frames(k)), 128)
         on_hot = sum(c for k, c in deep.items() if py_frames(k)[-1][2] == HOT["deep"])
         self.assertGreaterEqual(on_hot, 0.95 * total(deep))
         m = re.search(r"hearth: Python \(.*, (\d+) truncated", r.stderr)
-        self.assertGreaterEqual(int(m.group(1)), total(deep), r.stderr)
+        self.assertGreaterEqual(int(m.group(1)), total(cut), r.stderr)
 
         # Threads started and ended all the time, found as they come.
         out = self.path("churn.folded")
