@@ -13,5 +13,8 @@ enum {
 int verb_record(int argc, char **argv);
 int verb_dump(int argc, char **argv);
 int verb_export(int argc, char **argv);
+int verb_attach(int argc, char **argv);
+int verb_detach(int argc, char **argv);
+int verb_status(int argc, char **argv);
 
 #endif

@@ -15,6 +15,9 @@ static const struct {
 	{ "record", verb_record, "sample a running process or a command and write a profile" },
 	{ "dump", verb_dump, "print the Python stack of every thread of a running CPython process" },
 	{ "export", verb_export, "write a profile of a time window from hearthd's ring" },
+	{ "attach", verb_attach, "make a running hearthd sample a process" },
+	{ "detach", verb_detach, "make a running hearthd stop sampling a process" },
+	{ "status", verb_status, "what a running hearthd samples and what it costs" },
 };
 
 static void usage(FILE *out)

@@ -653,6 +653,45 @@ static int reader_record(struct ring_reader *r, struct read_state *rs, uint32_t 
 	return -EBADMSG;
 }
 
+int ring_reader__span(struct ring_reader *r, uint64_t *ret_oldest_ns, uint64_t *ret_newest_ns)
+{
+	uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
+	uint64_t pos = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
+	uint64_t oldest = 0, newest = 0;
+
+	if (pos > head || head - pos > r->size || pos % RING_ALIGN || head % RING_ALIGN)
+		return -EBADMSG;
+	while (pos < head) {
+		const uint8_t *at = r->data + (pos & (r->size - 1));
+		struct ring_record rec = {};
+		struct ring_slot slot = {};
+		uint64_t tail;
+
+		memcpy(&rec, at, RING_ALIGN);
+		if (record_ok(&rec, pos, r->size) && (rec.type & 0xffff) == RING_REC_SLOT &&
+		    rec.size >= sizeof(rec) + sizeof(slot))
+			memcpy(&slot, at + sizeof(rec), sizeof(slot));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		tail = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
+		if (tail > pos) {
+			pos = tail;
+			oldest = 0;
+			continue;
+		}
+		if (!record_ok(&rec, pos, r->size))
+			return -EBADMSG;
+		if (slot.start_ns) {
+			if (!oldest)
+				oldest = slot.start_ns;
+			newest = slot.start_ns + slot.duration_ns;
+		}
+		pos += rec.size;
+	}
+	*ret_oldest_ns = oldest;
+	*ret_newest_ns = newest;
+	return 0;
+}
+
 int ring_reader__read(struct ring_reader *r, const struct ring_query *q, struct profile *out,
 		      struct ring_read_stats *ret_stats)
 {

@@ -189,6 +189,13 @@ static inline void ring_reader__freep(struct ring_reader **r)
 void ring_reader__header(const struct ring_reader *r, struct ring_file_header *ret);
 
 /*
+ * When the oldest slot still in the ring starts and the newest ends
+ * (CLOCK_REALTIME; 0 and 0 when it holds none), reading only slot headers.
+ * Returns 0 or -EBADMSG.
+ */
+int ring_reader__span(struct ring_reader *r, uint64_t *ret_oldest_ns, uint64_t *ret_newest_ns);
+
+/*
  * Read everything in the ring now (from the oldest record to the head as it
  * was when the call started) that @q selects into @out, whose ids are its
  * own. Fills @out's info (time, duration, period, rate, lost). Returns 0,

@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 
 #include "cleanup.h"
 #include "collector.h"
+#include "control.h"
 #include "log.h"
 #include "parse.h"
 #include "ring.h"
@@ -53,6 +55,8 @@ static bool arg_kernel = true;
 static bool arg_python = true;
 static int arg_verbose;
 static char *arg_config;
+static const char *arg_control = CONTROL_DEFAULT_PATH;
+static gid_t arg_control_gid;
 
 static void help(void)
 {
@@ -69,12 +73,15 @@ static void help(void)
 	       "      --slot TIME         time aggregated per slot (default 1s; 100ms to 1m)\n"
 	       "      --no-kernel         leave kernel frames out\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
+	       "      --control PATH      the control socket for hearth attach/detach/status\n"
+	       "                          (default %s)\n"
+	       "      --control-group GRP let this group use it too (default: root only)\n"
 	       "      --config FILE       read settings from FILE first: one 'name = value' per line,\n"
 	       "                          names as the long options ('all = true', 'rate = 99')\n"
 	       "  -v, --verbose           debug lines\n"
 	       "  -h, --help              this help\n"
 	       "      --version           the version\n",
-	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH);
+	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH, CONTROL_DEFAULT_PATH);
 }
 
 enum {
@@ -86,6 +93,8 @@ enum {
 	ARG_NO_PYTHON,
 	ARG_CONFIG,
 	ARG_VERSION,
+	ARG_CONTROL,
+	ARG_CONTROL_GROUP,
 };
 
 static const struct option options[] = {
@@ -98,6 +107,8 @@ static const struct option options[] = {
 	{ "no-kernel", no_argument, NULL, ARG_NO_KERNEL },
 	{ "no-python", no_argument, NULL, ARG_NO_PYTHON },
 	{ "config", required_argument, NULL, ARG_CONFIG },
+	{ "control", required_argument, NULL, ARG_CONTROL },
+	{ "control-group", required_argument, NULL, ARG_CONTROL_GROUP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, ARG_VERSION },
@@ -156,6 +167,23 @@ static int apply(int opt, const char *value, const char *where)
 	case ARG_NO_PYTHON:
 		arg_python = false;
 		return 0;
+	case ARG_CONTROL:
+		if (!*value || strlen(value) >= 108) {
+			log_error("%sinvalid control socket path '%s'", where, value);
+			return -EINVAL;
+		}
+		arg_control = value;
+		return 0;
+	case ARG_CONTROL_GROUP: {
+		struct group *g = getgrnam(value);
+
+		if (!g) {
+			log_error("%sno such group '%s' for --control-group", where, value);
+			return -EINVAL;
+		}
+		arg_control_gid = g->gr_gid;
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -290,10 +318,154 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 struct daemon {
 	struct collector *collector;
 	struct ring_writer *ring;
+	uint64_t start_ns;      /* CLOCK_MONOTONIC */
 	uint64_t slot_start_ns; /* CLOCK_REALTIME */
 	uint64_t lost_before;
+	uint64_t samples_before;
+	double samples_per_s;   /* over the last slot */
 	uint64_t slots;
+	pid_t targets[PARSE_MAX_PIDS]; /* given with -p or attached (not with --all) */
+	size_t nr_targets;
+	/* The status reply being sent, kept until the next one. */
+	Hearth__Control__StatusReply status;
+	Hearth__Control__Target target_msgs[PARSE_MAX_PIDS];
+	Hearth__Control__Target *target_ptrs[PARSE_MAX_PIDS];
+	char comms[PARSE_MAX_PIDS][32];
 };
+
+static ssize_t daemon_find_target(const struct daemon *d, pid_t pid)
+{
+	for (size_t i = 0; i < d->nr_targets; i++)
+		if (d->targets[i] == pid)
+			return (ssize_t)i;
+	return -1;
+}
+
+static const char *comm_of(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)size, f))
+		return "";
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
+{
+	struct collector_stats cs;
+	struct rusage ru;
+	struct ring_file_header h;
+	_cleanup_(ring_reader__freep) struct ring_reader *rr = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	double up = (time_now_ns() - d->start_ns) / 1e9;
+	unsigned long pages_total, pages_rss;
+
+	hearth__control__status_reply__init(st);
+	if (collector__stats(d->collector, &cs) < 0)
+		memset(&cs, 0, sizeof(cs));
+	st->all_processes = arg_all;
+	for (size_t i = 0; i < d->nr_targets; i++) {
+		Hearth__Control__Target *t = &d->target_msgs[i];
+
+		hearth__control__target__init(t);
+		t->pid = (uint32_t)d->targets[i];
+		t->comm = (char *)comm_of(d->targets[i], d->comms[i], sizeof(d->comms[i]));
+		t->python = "";
+		d->target_ptrs[i] = t;
+	}
+	st->n_targets = d->nr_targets;
+	st->targets = d->target_ptrs;
+	st->rate_hz = (uint32_t)arg_rate;
+	st->uptime_s = up;
+	st->samples = cs.samples;
+	st->samples_per_s = d->samples_per_s;
+	st->lost = cs.lost;
+	st->frames = cs.frames;
+	st->unknown_frames = cs.unknown_frames;
+	st->processes = cs.processes;
+	if (getrusage(RUSAGE_SELF, &ru) == 0 && up > 0)
+		st->cpu_percent = 100.0 * (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+					   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6) / up;
+	f = fopen("/proc/self/statm", "re");
+	if (f && fscanf(f, "%lu %lu", &pages_total, &pages_rss) == 2)
+		st->rss_bytes = (uint64_t)pages_rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	st->ring_path = (char *)arg_ring;
+	st->ring_written = ring_writer__written(d->ring);
+	if (ring_reader__open(arg_ring, &rr) == 0) {
+		ring_reader__header(rr, &h);
+		st->ring_size = h.data_size;
+		st->ring_used = h.head - h.tail;
+		ring_reader__span(rr, &st->ring_oldest_ns, &st->ring_newest_ns);
+	}
+}
+
+static void daemon_control(void *ctx, const Hearth__Control__Request *req, Hearth__Control__Reply *reply,
+			   char *err, size_t err_size)
+{
+	struct daemon *d = ctx;
+	ssize_t i;
+	pid_t pid;
+	int r;
+
+	switch (req->kind_case) {
+	case HEARTH__CONTROL__REQUEST__KIND_STATUS:
+		daemon_status(d, &d->status);
+		reply->status = &d->status;
+		reply->ok = true;
+		return;
+	case HEARTH__CONTROL__REQUEST__KIND_ATTACH:
+		pid = req->attach ? (pid_t)req->attach->pid : 0;
+		if (arg_all) {
+			snprintf(err, err_size, "hearthd samples every process (--all): nothing to attach");
+			return;
+		}
+		if (pid <= 0) {
+			snprintf(err, err_size, "invalid pid %d", (int)pid);
+			return;
+		}
+		if (daemon_find_target(d, pid) >= 0) {
+			snprintf(err, err_size, "pid %d is already a target", (int)pid);
+			return;
+		}
+		if (d->nr_targets == PARSE_MAX_PIDS) {
+			snprintf(err, err_size, "too many targets: at most %d", PARSE_MAX_PIDS);
+			return;
+		}
+		r = collector__add_pid(d->collector, pid);
+		if (r < 0) {
+			snprintf(err, err_size, "cannot attach to pid %d: %s", (int)pid,
+				 r == -ESRCH ? "no such process" : strerror(-r));
+			return;
+		}
+		d->targets[d->nr_targets++] = pid;
+		log_info("attached to pid %d", (int)pid);
+		reply->ok = true;
+		return;
+	case HEARTH__CONTROL__REQUEST__KIND_DETACH:
+		pid = req->detach ? (pid_t)req->detach->pid : 0;
+		if (arg_all) {
+			snprintf(err, err_size, "hearthd samples every process (--all): nothing to detach");
+			return;
+		}
+		i = daemon_find_target(d, pid);
+		if (i < 0) {
+			snprintf(err, err_size, "pid %d is not a target", (int)pid);
+			return;
+		}
+		collector__remove_pid(d->collector, pid);
+		d->targets[i] = d->targets[--d->nr_targets];
+		log_info("detached from pid %d", (int)pid);
+		reply->ok = true;
+		return;
+	default:
+		snprintf(err, err_size, "unknown request");
+		return;
+	}
+}
 
 /* Close the slot in progress: drain, append it to the ring, start the next one. */
 static int daemon_slot(struct daemon *d)
@@ -313,6 +485,8 @@ static int daemon_slot(struct daemon *d)
 	if (r < 0)
 		return r;
 	d->lost_before = st.lost;
+	d->samples_per_s = (st.samples - d->samples_before) / ((now - d->slot_start_ns) / 1e9);
+	d->samples_before = st.samples;
 	d->slot_start_ns = now;
 	d->slots++;
 	if (d->slots % 60 == 0)
@@ -323,7 +497,7 @@ static int daemon_slot(struct daemon *d)
 	return profile__clear_samples(p);
 }
 
-static int daemon_run(struct daemon *d, int sigfd, int timerfd)
+static int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *ctl)
 {
 	_cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -338,6 +512,9 @@ static int daemon_run(struct daemon *d, int sigfd, int timerfd)
 		return -errno;
 	ev.data.u32 = 2;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, timerfd, &ev) < 0)
+		return -errno;
+	ev.data.u32 = 3;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, control__fd(ctl), &ev) < 0)
 		return -errno;
 	for (;;) {
 		struct epoll_event evs[8];
@@ -362,6 +539,12 @@ static int daemon_run(struct daemon *d, int sigfd, int timerfd)
 				log_info("stopping on %s", strsignal((int)si.ssi_signo));
 				return 0;
 			}
+			if (evs[i].data.u32 == 3) {
+				r = control__serve(ctl, daemon_control, d);
+				if (r < 0)
+					return r;
+				continue;
+			}
 			if (evs[i].data.u32 == 2) {
 				uint64_t ticks;
 
@@ -379,9 +562,10 @@ int main(int argc, char **argv)
 {
 	_cleanup_(collector__freep) struct collector *collector = NULL;
 	_cleanup_(ring_writer__freep) struct ring_writer *ring = NULL;
+	_cleanup_(control__freep) struct control *ctl = NULL;
 	_cleanup_close_ int sigfd = -1, timerfd = -1;
 	struct collector_options co = {};
-	struct daemon d = {};
+	static struct daemon d;
 	struct itimerspec its = {};
 	sigset_t mask;
 	int r;
@@ -420,6 +604,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	r = control__open(arg_control, arg_control_gid, &ctl);
+	if (r < 0) {
+		if (r == -EADDRINUSE)
+			log_error("cannot listen on %s: another hearthd answers there (give --control)", arg_control);
+		else
+			log_error("cannot listen on %s: %s", arg_control, strerror(-r));
+		return 1;
+	}
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -450,6 +643,7 @@ int main(int argc, char **argv)
 				  r == -ESRCH ? "no such process" : strerror(-r));
 			return 1;
 		}
+		d.targets[d.nr_targets++] = arg_pids[i];
 	}
 	r = collector__start(collector);
 	if (r < 0) {
@@ -467,11 +661,12 @@ int main(int argc, char **argv)
 	}
 	d.collector = collector;
 	d.ring = ring;
+	d.start_ns = time_now_ns();
 	d.slot_start_ns = time_realtime_ns();
 	log_info("profiling %s at %lu Hz into %s, a slot every %.1f s",
 		 arg_all ? "every process" : "the given processes", arg_rate, arg_ring, arg_slot_ns / 1e9);
 
-	r = daemon_run(&d, sigfd, timerfd);
+	r = daemon_run(&d, sigfd, timerfd, ctl);
 	collector__stop(collector);
 	if (r == 0)
 		r = daemon_slot(&d);

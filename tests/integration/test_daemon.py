@@ -11,9 +11,11 @@
   lines: one line and a non-zero exit.
 BPF tests fail rather than skip under CI."""
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,9 +38,13 @@ def rss_kib(pid):
         return int(re.search(r"^VmRSS:\s+(\d+)", f.read(), re.M).group(1))
 
 
-class Daemon(BpfTestCase):
+class DaemonTestCase(BpfTestCase):
+    """Starts hearthd on a private ring and control socket; no tests of its own."""
+
     def start_daemon(self, *args, ring=None):
         ring = ring or self.path("hearth.ring")
+        if "--control" not in args:
+            args = args + ("--control", self.path("control-%d.sock" % len(self.children)))
         d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "16M"] + list(args),
                        stderr=subprocess.PIPE, text=True)
         # Up once the ring exists and the first line is out.
@@ -57,6 +63,8 @@ class Daemon(BpfTestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         return r
 
+
+class Daemon(DaemonTestCase):
     def test_all_processes_into_the_ring(self):
         d, ring = self.start_daemon("--all", "-r", "199")
         t0 = time.time()
@@ -151,9 +159,99 @@ class Daemon(BpfTestCase):
         self.assertGreater(share(stacks, "main"), 0.5)  # named, not [unknown]: maps read in time
 
 
+class Control(DaemonTestCase):
+    """hearth attach, detach and status over the control socket."""
+
+    def ctl(self, sock, *args, user=None):
+        argv = [HEARTH] + list(args) + ["--control", sock]
+        if user:
+            argv = ["setpriv", "--reuid=%s" % user, "--regid=nogroup", "--clear-groups"] + argv
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    def test_attach_detach_status(self):
+        sock = self.path("hearthd.sock")
+        one = self.spawn([CPUBURN, "20"])
+        two = self.spawn([CPUBURN, "20"])
+        d, ring = self.start_daemon("-p", str(one.pid), "-r", "99", "--control", sock)
+        self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
+        time.sleep(1.5)
+        r = self.ctl(sock, "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("targets:     %d (cpuburn)" % one.pid, r.stdout)
+        self.assertRegex(r.stdout, r"sampling: +99 Hz")
+        self.assertRegex(r.stdout, r"ring: +%s" % re.escape(ring))
+
+        r = self.ctl(sock, "attach", "-p", str(two.pid))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ctl(sock, "attach", "-p", str(two.pid))
+        self.assertEqual((r.returncode, r.stderr), (1, "hearth: pid %d is already a target\n" % two.pid))
+        r = self.ctl(sock, "attach", "-p", "4000000")
+        self.assertEqual((r.returncode, r.stderr), (1, "hearth: cannot attach to pid 4000000: no such process\n"))
+        time.sleep(2)
+        r = self.ctl(sock, "detach", "-p", str(one.pid))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ctl(sock, "detach", "-p", str(one.pid))
+        self.assertEqual((r.returncode, r.stderr), (1, "hearth: pid %d is not a target\n" % one.pid))
+        r = self.ctl(sock, "status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = json.loads(r.stdout)
+        self.assertEqual(st["targets"], [two.pid])
+        self.assertFalse(st["all_processes"])
+        self.assertGreater(st["samples"], 300)
+        self.assertGreater(st["ring_newest_ns"], st["ring_oldest_ns"])
+        time.sleep(2)
+
+        # Not root: the socket refuses. Garbage: an error reply, and the daemon goes on.
+        r = self.ctl(sock, "status", user="nobody")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"^hearth: cannot reach hearthd at .*: permission denied")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(sock)
+        s.send(b"\xff\xff\xff not a request")
+        self.assertIn(b"malformed request", s.recv(4096))
+        s.close()
+        self.assertEqual(self.ctl(sock, "status").returncode, 0)
+        self.stop(d)
+        self.assertFalse(os.path.exists(sock))
+
+        # The second process's samples are in the ring from its attach on; the first's stop.
+        out = self.path("both.folded")
+        self.export(ring, "-o", out)
+        stacks = read_folded(out)
+        got = {k[0] for k in stacks}
+        self.assertEqual(got, {"cpuburn (pid %d)" % one.pid, "cpuburn (pid %d)" % two.pid})
+        n_one = sum(c for k, c in stacks.items() if k[0] == "cpuburn (pid %d)" % one.pid)
+        n_two = sum(c for k, c in stacks.items() if k[0] == "cpuburn (pid %d)" % two.pid)
+        self.assertGreater(n_two, 250)
+        self.assertLess(n_one, 99 * 4.5 * 1.1)
+
+    def test_all_mode_and_no_daemon(self):
+        sock = self.path("hearthd.sock")
+        d, ring = self.start_daemon("--all", "--control", sock)
+        r = self.ctl(sock, "attach", "-p", "1")
+        self.assertEqual((r.returncode, r.stderr),
+                         (1, "hearth: hearthd samples every process (--all): nothing to attach\n"))
+        r = self.ctl(sock, "status")
+        self.assertIn("every process (--all)", r.stdout)
+        # A second daemon on the same socket is refused; the first still answers.
+        r = subprocess.run([HEARTHD, "--ring", self.path("other.ring"), "--control", sock], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"^hearthd: cannot listen on .*: another hearthd answers there")
+        self.assertEqual(self.ctl(sock, "status").returncode, 0)
+        self.stop(d)
+        r = self.ctl(sock, "status")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"^hearth: cannot reach hearthd at .*: no such socket \(is it running")
+        r = self.ctl(sock, "attach")
+        self.assertEqual((r.returncode, r.stderr), (2, "hearth: no process: give -p PID\n"))
+
+
 class DaemonErrors(BpfTestCase):
     def run_daemon(self, args, timeout=10):
-        return subprocess.run([HEARTHD] + args, capture_output=True, text=True, timeout=timeout)
+        # Its own control socket: never the machine's /run/hearthd.sock.
+        return subprocess.run([HEARTHD, "--control", self.path("errors.sock")] + args, capture_output=True,
+                              text=True, timeout=timeout)
 
     def one_line(self, r, code, pattern):
         self.assertEqual(r.returncode, code, r.stderr)
@@ -203,7 +301,8 @@ class DaemonErrors(BpfTestCase):
 
     def test_second_daemon(self):
         ring = self.path("one.ring")
-        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "1M"], stderr=subprocess.PIPE, text=True)
+        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "1M", "--control", self.path("first.sock")],
+                       stderr=subprocess.PIPE, text=True)
         self.assertIn("profiling", d.stderr.readline())
         self.one_line(self.run_daemon(["--ring", ring]), 1, r"^hearthd: cannot open ring .*: another hearthd writes it")
         self.one_line(self.run_daemon(["--ring", ring, "--ring-size", "2M"]), 1, r"^hearthd: cannot open ring")

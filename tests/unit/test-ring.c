@@ -136,6 +136,18 @@ static void test_basic(void)
 	CHECK_INT(profile__info(out)->period_ns, 10101010);
 	profile__free(out);
 
+	/* The span, from slot headers alone. */
+	{
+		struct ring_reader *rd = NULL;
+		uint64_t oldest = 0, newest = 0;
+
+		CHECK_INT(ring_reader__open(path, &rd), 0);
+		CHECK_INT(ring_reader__span(rd, &oldest, &newest), 0);
+		CHECK_INT(oldest, 1000000000ull);
+		CHECK_INT(newest, 11000000000ull);
+		ring_reader__free(rd);
+	}
+
 	/* Time and process filters. */
 	q.since_ns = 4000000000ull;
 	q.until_ns = 6000000000ull;

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+#include "control.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+struct control {
+	int fd;
+	gid_t gid;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+int control__open(const char *path, gid_t gid, struct control **ret)
+{
+	_cleanup_free_ struct control *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1, probe = -1;
+	mode_t mask;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	/* A socket file left by a daemon that died is replaced; a live one is not. */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return -EADDRINUSE;
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	mask = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(mask);
+	if (r < 0)
+		return -errno;
+	if (chown(path, 0, gid) < 0 || chmod(path, gid ? 0660 : 0600) < 0 || listen(fd, 16) < 0) {
+		r = -errno;
+		unlink(path);
+		return r;
+	}
+	c->fd = TAKE_FD(fd);
+	c->gid = gid;
+	strcpy(c->path, path);
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+struct control *control__free(struct control *c)
+{
+	if (!c)
+		return NULL;
+	safe_close(c->fd);
+	unlink(c->path);
+	free(c);
+	return NULL;
+}
+
+int control__fd(const struct control *c)
+{
+	return c->fd;
+}
+
+/* Whether process @pid (the peer) has @gid among its supplementary groups. */
+static bool peer_in_group(pid_t pid, gid_t gid)
+{
+	char path[64], line[4096];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + 7, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (;;) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				return false;
+			if ((gid_t)g == gid)
+				return true;
+			p = end;
+		}
+	}
+	return false;
+}
+
+static bool peer_allowed(const struct control *c, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	if (cred.uid == 0)
+		return true;
+	return c->gid && (cred.gid == c->gid || peer_in_group(cred.pid, c->gid));
+}
+
+static void send_reply(int fd, const Hearth__Control__Reply *reply)
+{
+	size_t n = hearth__control__reply__get_packed_size(reply);
+	_cleanup_free_ uint8_t *buf = n <= CONTROL_MAX_MESSAGE ? malloc(n ? n : 1) : NULL;
+
+	if (!buf)
+		return;
+	hearth__control__reply__pack(reply, buf);
+	/* A peer that went away is its own business. */
+	(void)!send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ctx)
+{
+	Hearth__Control__Reply reply = HEARTH__CONTROL__REPLY__INIT;
+	Hearth__Control__Request *req;
+	struct timeval tv = { .tv_sec = 1 };
+	_cleanup_free_ uint8_t *buf = malloc(CONTROL_MAX_MESSAGE);
+	char err[512] = "";
+	ssize_t n;
+
+	if (!buf)
+		return;
+	if (!peer_allowed(c, fd)) {
+		reply.error = "permission denied: the control socket takes root or hearthd's group";
+		send_reply(fd, &reply);
+		return;
+	}
+	/* A silent client holds the daemon at most a second. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = recv(fd, buf, CONTROL_MAX_MESSAGE, 0);
+	if (n < 0) {
+		reply.error = "no request received";
+		send_reply(fd, &reply);
+		return;
+	}
+	req = hearth__control__request__unpack(NULL, (size_t)n, buf);
+	if (!req || req->kind_case == HEARTH__CONTROL__REQUEST__KIND__NOT_SET) {
+		reply.error = "malformed request";
+		send_reply(fd, &reply);
+		if (req)
+			hearth__control__request__free_unpacked(req, NULL);
+		return;
+	}
+	fn(ctx, req, &reply, err, sizeof(err));
+	if (!reply.ok && (!reply.error || !*reply.error))
+		reply.error = err[0] ? err : "refused";
+	send_reply(fd, &reply);
+	hearth__control__request__free_unpacked(req, NULL);
+}
+
+int control__serve(struct control *c, control_handler_fn fn, void *ctx)
+{
+	int answered = 0;
+
+	for (;;) {
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return answered;
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return -errno;
+		}
+		serve_one(c, fd, fn, ctx);
+		close(fd);
+		answered++;
+	}
+}
