@@ -233,10 +233,9 @@ static void dump_print_json(const struct pyinfo *info, const struct dump_thread 
 
 static void dump_print_text(const struct pyinfo *info, const struct dump_thread *threads, size_t nr)
 {
-	char path[64], comm[64];
+	char comm[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)arg_pid);
-	dump_read_line(path, comm, sizeof(comm));
+	proc_read_comm(arg_pid, comm, sizeof(comm));
 	printf("Process %d: %s (CPython %u.%u", (int)arg_pid, comm, info->major, info->minor);
 	if (info->micro >= 0)
 		printf(".%d", info->micro);

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "output.h"
 #include "parse.h"
+#include "procmaps.h"
 #include "summary.h"
 
 #define RECORD_DEFAULT_RATE 99
@@ -322,15 +323,7 @@ static void record_on_new_process(void *ctx, pid_t pid)
 /* The name the kernel gives process @pid, "?" when gone. */
 static const char *record_comm(pid_t pid, char *buf, size_t size)
 {
-	char path[64];
-	_cleanup_fclose_ FILE *f = NULL;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f || !fgets(buf, (int)size, f))
-		return "?";
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
+	return proc_read_comm(pid, buf, size) < 0 ? "?" : buf;
 }
 
 /* Once a target is known to run CPython or not: say what cannot be walked, once. */

@@ -193,3 +193,21 @@ bool procmap__is_file(const struct procmap *m)
 {
 	return m->path[0] == '/' && m->inode != 0;
 }
+
+int proc_read_comm(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)size, f)) {
+		buf[0] = '\0';
+		return -EIO;
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}

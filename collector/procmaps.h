@@ -60,6 +60,12 @@ bool procmap__is_file(const struct procmap *m);
  */
 int procmap__open(const struct procmap *m, pid_t pid);
 
+/*
+ * The name the kernel gives process @pid (/proc/PID/comm) into @buf, without
+ * the newline. Returns 0, or -errno with @buf empty (the process is gone).
+ */
+int proc_read_comm(pid_t pid, char *buf, size_t size);
+
 /* Read a whole /proc-style file (sizes there are 0, so read until EOF), at most @max bytes. */
 int read_proc_file(const char *path, size_t max, char **ret, size_t *ret_len);
 

@@ -29,6 +29,7 @@
 #include "control.h"
 #include "log.h"
 #include "parse.h"
+#include "procmaps.h"
 #include "ring.h"
 
 /*
@@ -341,19 +342,6 @@ static ssize_t daemon_find_target(const struct daemon *d, pid_t pid)
 	return -1;
 }
 
-static const char *comm_of(pid_t pid, char *buf, size_t size)
-{
-	char path[64];
-	_cleanup_fclose_ FILE *f = NULL;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f || !fgets(buf, (int)size, f))
-		return "";
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
-
 static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 {
 	struct collector_stats cs;
@@ -373,7 +361,8 @@ static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 
 		hearth__control__target__init(t);
 		t->pid = (uint32_t)d->targets[i];
-		t->comm = (char *)comm_of(d->targets[i], d->comms[i], sizeof(d->comms[i]));
+		proc_read_comm(d->targets[i], d->comms[i], sizeof(d->comms[i]));
+		t->comm = d->comms[i];
 		t->python = "";
 		d->target_ptrs[i] = t;
 	}
