@@ -136,17 +136,8 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 	id = intern__add(c->pids, &pid, sizeof(pid), &added);
 	if (id < 0)
 		return (int)id;
-	if (added) {
-		r = process__new(pid, &c->processes[id]);
-		if (r < 0) {
-			c->processes[id] = NULL;
-			return r;
-		}
-		if (c->opts.python && (r = pyprocess__new(pid, &c->opts.py, &c->pyprocs[id])) < 0)
-			return r;
-		c->stats.processes++;
-	} else if (!c->processes[id]) {
-		/* Gone before first sight, or exited and forgotten: the number may be in use again. */
+	if (added || !c->processes[id]) {
+		/* New; or gone before first sight, or exited and forgotten: the number may be in use again. */
 		r = process__new(pid, &c->processes[id]);
 		if (r < 0) {
 			c->processes[id] = NULL;
@@ -155,6 +146,7 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 		if (c->opts.python && !c->pyprocs[id] &&
 		    (r = pyprocess__new(pid, &c->opts.py, &c->pyprocs[id])) < 0)
 			return r;
+		c->stats.processes += added;
 		added = 1;
 	} else if (reset) {
 		process__reset(c->processes[id]);
