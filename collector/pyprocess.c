@@ -10,7 +10,6 @@
 #include "cleanup.h"
 #include "intern.h"
 #include "log.h"
-#include "procmem.h"
 #include "pystack.h"
 
 /* First retry of a failed look, doubled each time up to the maximum. */
@@ -114,13 +113,12 @@ static int16_t max16(int16_t a, int16_t b)
 static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 {
 	const struct py_offsets *o = p->info.offsets;
-	const struct pyinfo *i = &p->info;
 	int16_t tw, fw;
-	uint64_t gil;
+	uint64_t holder, locked;
 	int r;
 
 	memset(b, 0, sizeof(*b));
-	b->interp = i->interp;
+	b->interp = p->info.interp;
 	b->interp_tstate_head = o->interp_tstate_head;
 	b->tstate_next = o->tstate_next;
 	b->tstate_thread_id = o->tstate_thread_id;
@@ -154,22 +152,15 @@ static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 	b->tstate_window = tw;
 	b->frame_window = fw;
 
-	/* The GIL holder, as pystack__gil_holder() finds it. */
-	if (i->tstate_current_addr) {
-		b->gil_holder_addr = i->tstate_current_addr;
-	} else if (i->runtime_addr && o->runtime_tstate_current != PY_OFFSET_NONE) {
-		b->gil_holder_addr = i->runtime_addr + o->runtime_tstate_current;
-	} else if (i->runtime_addr && o->runtime_gil != PY_OFFSET_NONE) {
-		b->gil_holder_addr = i->runtime_addr + o->runtime_gil + o->gil_last_holder;
-		b->gil_locked_addr = i->runtime_addr + o->runtime_gil + o->gil_locked;
-	} else if (o->interp_gil != PY_OFFSET_NONE) {
-		r = procmem_read_ptr(p->pid, i->interp + o->interp_gil, &gil);
-		if (r < 0)
-			return r;
-		if (!procmem_ptr_plausible(gil))
-			return -EAGAIN; /* the GIL is made during start-up */
-		b->gil_holder_addr = gil + o->gil_last_holder;
-		b->gil_locked_addr = gil + o->gil_locked;
+	/* The GIL holder, told where pystack__gil_holder() looks. */
+	r = pystack__gil_addrs(p->stack, &holder, &locked);
+	if (r == -EPROTO)
+		return -EAGAIN; /* the GIL is made during start-up */
+	if (r < 0 && r != -EOPNOTSUPP)
+		return r;
+	if (r == 0) {
+		b->gil_holder_addr = holder;
+		b->gil_locked_addr = locked;
 	}
 	return 0;
 }
@@ -189,10 +180,13 @@ int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc 
 		return 0;
 	p->tries++;
 	r = pyfind(p->pid, &p->info);
+	if (r == 0) {
+		/* Made again from this look's findings, which pyprocess_bpf() reads through it. */
+		p->stack = pystack__free(p->stack);
+		r = pystack__new(p->pid, &p->info, &p->stack);
+	}
 	if (r == 0)
 		r = pyprocess_bpf(p, ret_bpf);
-	if (r == 0 && !p->stack)
-		r = pystack__new(p->pid, &p->info, &p->stack);
 	if (r == 0 && !p->frame_keys) {
 		r = intern__new(PYPROCESS_FRAME_CACHE, &p->frame_keys);
 		if (r == 0) {

@@ -497,49 +497,62 @@ int pystack__walk(struct pystack *s, uint64_t tstate, struct pystack_trace *trac
 	return r;
 }
 
-/* The holder according to a struct _gil_runtime_state at @gil: last_holder while locked. */
-static int pystack_gil_struct(struct pystack *s, uint64_t gil, uint64_t *ret)
-{
-	uint64_t holder;
-	uint32_t locked;
-	int r;
-
-	if (!procmem_ptr_plausible(gil))
-		return -EPROTO;
-	r = procmem_read_u32(s->pid, gil + s->o->gil_locked, &locked);
-	if (r < 0)
-		return r;
-	r = procmem_read_ptr(s->pid, gil + s->o->gil_last_holder, &holder);
-	if (r < 0)
-		return r;
-	*ret = locked ? holder : 0;
-	return 0;
-}
-
-int pystack__gil_holder(struct pystack *s, uint64_t *ret)
+int pystack__gil_addrs(struct pystack *s, uint64_t *ret_holder, uint64_t *ret_locked)
 {
 	const struct py_offsets *o = s->o;
 	uint64_t gil;
 	int r;
 
+	*ret_locked = 0;
 	/* 2.7, 3.6: the exported _PyThreadState_Current is the holder. */
-	if (s->info.tstate_current_addr)
-		return procmem_read_ptr(s->pid, s->info.tstate_current_addr, ret);
+	if (s->info.tstate_current_addr) {
+		*ret_holder = s->info.tstate_current_addr;
+		return 0;
+	}
 	if (!s->info.runtime_addr)
 		return -EOPNOTSUPP;
 	/* 3.7-3.11: _PyRuntime.gilstate.tstate_current, cleared when the GIL is dropped. */
-	if (o->runtime_tstate_current != PY_OFFSET_NONE)
-		return procmem_read_ptr(s->pid, s->info.runtime_addr + o->runtime_tstate_current, ret);
-	if (o->runtime_gil != PY_OFFSET_NONE)
-		return pystack_gil_struct(s, s->info.runtime_addr + o->runtime_gil, ret);
-	/* 3.12+: each interpreter points at the GIL it uses. */
-	if (o->interp_gil != PY_OFFSET_NONE) {
+	if (o->runtime_tstate_current != PY_OFFSET_NONE) {
+		*ret_holder = s->info.runtime_addr + o->runtime_tstate_current;
+		return 0;
+	}
+	/* Else a struct _gil_runtime_state: last_holder, while locked. */
+	if (o->runtime_gil != PY_OFFSET_NONE) {
+		gil = s->info.runtime_addr + o->runtime_gil;
+	} else if (o->interp_gil != PY_OFFSET_NONE) {
+		/* 3.12+: each interpreter points at the GIL it uses. */
 		r = procmem_read_ptr(s->pid, s->info.interp + o->interp_gil, &gil);
 		if (r < 0)
 			return r;
-		return pystack_gil_struct(s, gil, ret);
+		if (!procmem_ptr_plausible(gil))
+			return -EPROTO;
+	} else {
+		return -EOPNOTSUPP;
 	}
-	return -EOPNOTSUPP;
+	*ret_holder = gil + o->gil_last_holder;
+	*ret_locked = gil + o->gil_locked;
+	return 0;
+}
+
+int pystack__gil_holder(struct pystack *s, uint64_t *ret)
+{
+	uint64_t holder_addr, locked_addr;
+	uint32_t locked;
+	int r;
+
+	r = pystack__gil_addrs(s, &holder_addr, &locked_addr);
+	if (r < 0)
+		return r;
+	if (locked_addr) {
+		r = procmem_read_u32(s->pid, locked_addr, &locked);
+		if (r < 0)
+			return r;
+		if (!locked) {
+			*ret = 0;
+			return 0;
+		}
+	}
+	return procmem_read_ptr(s->pid, holder_addr, ret);
 }
 
 static bool pystack_has_task(struct pystack *s, uint64_t tid)

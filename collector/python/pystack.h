@@ -129,6 +129,15 @@ int pystack__line(struct pystack *s, const struct pycode *code, int64_t offset, 
 int pystack__walk(struct pystack *s, uint64_t tstate, struct pystack_trace *trace);
 
 /*
+ * Where the GIL holder is told, for readers of their own (the BPF sampler):
+ * *@ret_holder is the address of a PyThreadState pointer to the holder, and
+ * *@ret_locked, when not 0, that of an int that must be nonzero for it to
+ * count. Returns 0, -EOPNOTSUPP (see pystack__gil_holder()), -EPROTO when
+ * the 3.12+ GIL is not made yet (start-up), or a read error.
+ */
+int pystack__gil_addrs(struct pystack *s, uint64_t *ret_holder, uint64_t *ret_locked);
+
+/*
  * The thread state holding the GIL, or 0 in *@ret when none does. Returns 0,
  * -EOPNOTSUPP when this version's holder cannot be found (2.7 and 3.6 without
  * _PyThreadState_Current), or a read error.
