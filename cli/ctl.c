@@ -18,13 +18,11 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "control.pb-c.h"
+#include "hearth-control.h"
 #include "hearth.h"
 #include "log.h"
 #include "parse.h"
 
-#define CTL_DEFAULT_PATH "/run/hearthd.sock"
-#define CTL_MAX_MESSAGE (256 * 1024)
 #define CTL_TIMEOUT_S 10
 
 /* Send @req to the daemon at @path; *@ret is its reply (free with ..._free_unpacked). */
@@ -33,7 +31,7 @@ static int ctl_call(const char *path, const Hearth__Control__Request *req, Heart
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = CTL_TIMEOUT_S };
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ uint8_t *buf = malloc(CTL_MAX_MESSAGE);
+	_cleanup_free_ uint8_t *buf = malloc(HEARTH_CONTROL_MAX_MESSAGE);
 	size_t n = hearth__control__request__get_packed_size(req);
 	ssize_t got;
 
@@ -52,7 +50,7 @@ static int ctl_call(const char *path, const Hearth__Control__Request *req, Heart
 	hearth__control__request__pack(req, buf);
 	if (send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
 		return -errno;
-	got = recv(fd, buf, CTL_MAX_MESSAGE, 0);
+	got = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (got < 0)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	*ret = hearth__control__reply__unpack(NULL, (size_t)got, buf);
@@ -93,7 +91,7 @@ static int ctl_parse(int argc, char **argv, const char *verb, bool want_pid, str
 	unsigned long pid;
 	int c;
 
-	a->control = CTL_DEFAULT_PATH;
+	a->control = HEARTH_CONTROL_DEFAULT_PATH;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:h", options, NULL)) >= 0) {
 		switch (c) {

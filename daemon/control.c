@@ -116,7 +116,7 @@ static bool peer_allowed(const struct control *c, int fd)
 static void send_reply(int fd, const Hearth__Control__Reply *reply)
 {
 	size_t n = hearth__control__reply__get_packed_size(reply);
-	_cleanup_free_ uint8_t *buf = n <= CONTROL_MAX_MESSAGE ? malloc(n ? n : 1) : NULL;
+	_cleanup_free_ uint8_t *buf = n <= HEARTH_CONTROL_MAX_MESSAGE ? malloc(n ? n : 1) : NULL;
 
 	if (!buf)
 		return;
@@ -130,7 +130,7 @@ static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ct
 	Hearth__Control__Reply reply = HEARTH__CONTROL__REPLY__INIT;
 	Hearth__Control__Request *req;
 	struct timeval tv = { .tv_sec = 1 };
-	_cleanup_free_ uint8_t *buf = malloc(CONTROL_MAX_MESSAGE);
+	_cleanup_free_ uint8_t *buf = malloc(HEARTH_CONTROL_MAX_MESSAGE);
 	char err[512] = "";
 	ssize_t n;
 
@@ -143,7 +143,7 @@ static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ct
 	}
 	/* A silent client holds the daemon at most a second. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = recv(fd, buf, CONTROL_MAX_MESSAGE, 0);
+	n = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (n < 0) {
 		reply.error = "no request received";
 		send_reply(fd, &reply);

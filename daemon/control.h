@@ -6,17 +6,13 @@
  * (primary or supplementary) are refused before anything is read; a
  * malformed request is answered with an error. Nothing here prints.
  */
-#ifndef HEARTH_CONTROL_H
-#define HEARTH_CONTROL_H
+#ifndef HEARTH_DAEMON_CONTROL_H
+#define HEARTH_DAEMON_CONTROL_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "control.pb-c.h"
-
-#define CONTROL_DEFAULT_PATH "/run/hearthd.sock"
-/* Largest request or reply. */
-#define CONTROL_MAX_MESSAGE (256 * 1024)
+#include "hearth-control.h"
 
 struct control;
 

@@ -56,7 +56,7 @@ static bool arg_kernel = true;
 static bool arg_python = true;
 static int arg_verbose;
 static char *arg_config;
-static const char *arg_control = CONTROL_DEFAULT_PATH;
+static const char *arg_control = HEARTH_CONTROL_DEFAULT_PATH;
 static gid_t arg_control_gid;
 
 static void help(void)
@@ -82,7 +82,7 @@ static void help(void)
 	       "  -v, --verbose           debug lines\n"
 	       "  -h, --help              this help\n"
 	       "      --version           the version\n",
-	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH, CONTROL_DEFAULT_PATH);
+	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH, HEARTH_CONTROL_DEFAULT_PATH);
 }
 
 enum {
