@@ -653,40 +653,94 @@ static int reader_record(struct ring_reader *r, struct read_state *rs, uint32_t 
 	return -EBADMSG;
 }
 
-int ring_reader__span(struct ring_reader *r, uint64_t *ret_oldest_ns, uint64_t *ret_newest_ns)
+/* Where a scan of the ring starts and ends: the tail and head as they are now. */
+static int scan_begin(const struct ring_reader *r, uint64_t *ret_pos, uint64_t *ret_head)
 {
 	uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
 	uint64_t pos = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
-	uint64_t oldest = 0, newest = 0;
 
 	if (pos > head || head - pos > r->size || pos % RING_ALIGN || head % RING_ALIGN)
 		return -EBADMSG;
-	while (pos < head) {
-		const uint8_t *at = r->data + (pos & (r->size - 1));
-		struct ring_record rec = {};
-		struct ring_slot slot = {};
+	*ret_pos = pos;
+	*ret_head = head;
+	return 0;
+}
+
+enum { SCAN_END = 0, SCAN_RECORD = 1, SCAN_OVERRUN = 2 };
+
+/*
+ * The next record at or after *@pos, pads skipped: its header in *@rec and
+ * its first @want bytes (header included) copied into r->buf, which is then
+ * checked against the tail. Returns SCAN_RECORD, SCAN_END at @head,
+ * SCAN_OVERRUN when the writer overwrote what was being copied (*@pos then
+ * jumps to the new tail; the caller forgets what an unseen EPOCH would
+ * void), -EBADMSG for a record that does not check out, or -ENOMEM.
+ */
+static int scan_next(struct ring_reader *r, uint64_t *pos, uint64_t head, size_t want,
+		     struct ring_record *rec)
+{
+	while (*pos < head) {
+		const uint8_t *at = r->data + (*pos & (r->size - 1));
 		uint64_t tail;
 
-		memcpy(&rec, at, RING_ALIGN);
-		if (record_ok(&rec, pos, r->size) && (rec.type & 0xffff) == RING_REC_SLOT &&
-		    rec.size >= sizeof(rec) + sizeof(slot))
-			memcpy(&slot, at + sizeof(rec), sizeof(slot));
+		/* The first 16 bytes: all a pad at the very end of the area has. */
+		memset(rec, 0, sizeof(*rec));
+		memcpy(rec, at, RING_ALIGN);
+		if (record_ok(rec, *pos, r->size) && (rec->type & 0xffff) != RING_REC_PAD) {
+			size_t n = rec->size < want ? rec->size : want;
+
+			if (n > r->buf_cap) {
+				uint8_t *b = realloc(r->buf, n);
+
+				if (!b)
+					return -ENOMEM;
+				r->buf = b;
+				r->buf_cap = n;
+			}
+			memcpy(r->buf, at, n);
+			memcpy(rec, r->buf, sizeof(*rec));
+		}
+		/* Did the writer overwrite it while we looked? Then the copy may be torn. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		tail = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
-		if (tail > pos) {
-			pos = tail;
+		if (tail > *pos) {
+			*pos = tail;
+			return SCAN_OVERRUN;
+		}
+		if (!record_ok(rec, *pos, r->size))
+			return -EBADMSG;
+		*pos += rec->size;
+		if ((rec->type & 0xffff) != RING_REC_PAD)
+			return SCAN_RECORD;
+	}
+	return SCAN_END;
+}
+
+int ring_reader__span(struct ring_reader *r, uint64_t *ret_oldest_ns, uint64_t *ret_newest_ns)
+{
+	uint64_t pos, head, oldest = 0, newest = 0;
+	struct ring_record rec;
+	struct ring_slot slot;
+	int e;
+
+	if ((e = scan_begin(r, &pos, &head)) < 0)
+		return e;
+	while ((e = scan_next(r, &pos, head, sizeof(rec) + sizeof(slot), &rec)) > 0) {
+		if (e == SCAN_OVERRUN) {
 			oldest = 0;
 			continue;
 		}
-		if (!record_ok(&rec, pos, r->size))
-			return -EBADMSG;
+		if ((rec.type & 0xffff) != RING_REC_SLOT || rec.size < sizeof(rec) + sizeof(slot))
+			continue;
+		memcpy(&slot, r->buf + sizeof(rec), sizeof(slot));
 		if (slot.start_ns) {
 			if (!oldest)
 				oldest = slot.start_ns;
 			newest = slot.start_ns + slot.duration_ns;
 		}
-		pos += rec.size;
 	}
+	if (e < 0)
+		return e;
 	*ret_oldest_ns = oldest;
 	*ret_newest_ns = newest;
 	return 0;
@@ -698,48 +752,17 @@ int ring_reader__read(struct ring_reader *r, const struct ring_query *q, struct 
 	struct ring_read_stats st = {};
 	struct read_state rs = { .q = q, .out = out, .st = &st };
 	struct profile_info *info;
+	struct ring_record rec;
 	uint64_t head, pos;
 	int e;
 
-	head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
-	pos = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
-	if (pos > head || head - pos > r->size || pos % RING_ALIGN || head % RING_ALIGN)
-		return -EBADMSG;
+	if ((e = scan_begin(r, &pos, &head)) < 0)
+		return e;
 	reader_forget(r);
-	while (pos < head) {
-		const uint8_t *at = r->data + (pos & (r->size - 1));
-		struct ring_record rec;
-		uint64_t tail;
-
-		/* The first 16 bytes: all a pad at the very end of the area has. */
-		memset(&rec, 0, sizeof(rec));
-		memcpy(&rec, at, RING_ALIGN);
-		if (record_ok(&rec, pos, r->size) && rec.size > r->buf_cap) {
-			uint8_t *b = realloc(r->buf, rec.size);
-
-			if (!b)
-				return -ENOMEM;
-			r->buf = b;
-			r->buf_cap = rec.size;
-		}
-		if (record_ok(&rec, pos, r->size)) {
-			memcpy(r->buf, at, rec.size);
-			if ((rec.type & 0xffff) != RING_REC_PAD)
-				memcpy(&rec, r->buf, sizeof(rec));
-		}
-		/* Did the writer overwrite it while we looked? Then the copy may be torn. */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		tail = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
-		if (tail > pos) {
+	while ((e = scan_next(r, &pos, head, SIZE_MAX, &rec)) > 0) {
+		if (e == SCAN_OVERRUN) {
 			st.overrun++;
 			reader_forget(r); /* an EPOCH may have gone by unseen */
-			pos = tail;
-			continue;
-		}
-		if (!record_ok(&rec, pos, r->size))
-			return -EBADMSG;
-		if ((rec.type & 0xffff) == RING_REC_PAD) {
-			pos += rec.size;
 			continue;
 		}
 		if (crc32(0, r->buf + sizeof(rec), (uInt)(rec.size - sizeof(rec))) != rec.crc)
@@ -747,8 +770,9 @@ int ring_reader__read(struct ring_reader *r, const struct ring_query *q, struct 
 		e = reader_record(r, &rs, rec.type & 0xffff, r->buf + sizeof(rec), rec.size - sizeof(rec));
 		if (e < 0)
 			return e;
-		pos += rec.size;
 	}
+	if (e < 0)
+		return e;
 	info = profile__info(out);
 	info->time_ns = st.first_ns;
 	info->duration_ns = st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0;
