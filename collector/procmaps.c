@@ -211,3 +211,35 @@ int proc_read_comm(pid_t pid, char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
 }
+
+int proc_read_nspid(pid_t pid, pid_t *ret)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	char path[64], line[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + 6, *end;
+		long last = -1;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		/* One number per nested namespace, the host's first: the last is the process's own. */
+		for (;;) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			last = v;
+			p = end;
+		}
+		if (last <= 0 || last > INT32_MAX)
+			return -EPROTO;
+		*ret = (pid_t)last;
+		return 0;
+	}
+	return -ENOENT; /* a kernel before 4.1 */
+}

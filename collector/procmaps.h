@@ -66,6 +66,12 @@ int procmap__open(const struct procmap *m, pid_t pid);
  */
 int proc_read_comm(pid_t pid, char *buf, size_t size);
 
+/*
+ * Process @pid's number in its own PID namespace (the last NSpid of
+ * /proc/PID/status; @pid itself outside containers). Returns 0 or -errno.
+ */
+int proc_read_nspid(pid_t pid, pid_t *ret);
+
 /* Read a whole /proc-style file (sizes there are 0, so read until EOF), at most @max bytes. */
 int read_proc_file(const char *path, size_t max, char **ret, size_t *ret_len);
 
