@@ -7,11 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cleanup.h"
 #include "intern.h"
 #include "ksyms.h"
 #include "log.h"
 #include "process.h"
+#include "procmaps.h"
 #include "sampler.h"
 #include "symcache.h"
 
@@ -32,7 +34,13 @@ struct collector {
 	struct intern *pids;         /* key: pid_t; id indexes processes and pyprocs */
 	struct process **processes;
 	struct pyprocess **pyprocs;  /* NULL entries without opts.python */
+	uint32_t *containers;        /* string id of each process's container id, 0 if none */
+	uint32_t *ns_pids;           /* each process's pid in its own namespace, 0 if unknown */
 	struct collector_stats stats;
+	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
+	size_t nr_watches;
+	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
+	uint64_t scan_joined;          /* processes they made targets */
 	/* scratch stack, leaf first: kernel, Python, user, markers and roots */
 	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + HEARTH_PY_MAX_FRAMES + 8];
 };
@@ -60,7 +68,9 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		return r;
 	c->processes = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->processes));
 	c->pyprocs = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->pyprocs));
-	if (!c->processes || !c->pyprocs)
+	c->containers = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->containers));
+	c->ns_pids = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->ns_pids));
+	if (!c->processes || !c->pyprocs || !c->containers || !c->ns_pids)
 		return -ENOMEM;
 	r = sampler__new(&so, collector_record, c, &c->sampler);
 	if (r < 0)
@@ -82,6 +92,8 @@ struct collector *collector__free(struct collector *c)
 		}
 	free(c->processes);
 	free(c->pyprocs);
+	free(c->containers);
+	free(c->ns_pids);
 	intern__free(c->pids);
 	intern__free(c->kernel_cache);
 	free(c->kernel_frames);
@@ -126,6 +138,31 @@ static int collector_python_probe(struct collector *c, size_t id, pid_t pid)
 	return 0;
 }
 
+/*
+ * Where process @id runs: its container id (from its cgroup path) and its pid
+ * in its own namespace. Unknown (gone) leaves them empty; only a full
+ * profile is an error.
+ */
+static int collector_read_container(struct collector *c, size_t id, pid_t pid)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[64], cid[CGROUP_CONTAINER_ID_LEN + 1];
+	size_t len;
+	pid_t ns_pid;
+	int64_t sid;
+
+	c->containers[id] = 0;
+	c->ns_pids[id] = proc_read_nspid(pid, &ns_pid) == 0 ? (uint32_t)ns_pid : 0;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (read_proc_file(path, 65536, &text, &len) < 0 || cgroup_parse_container_id(text, cid, sizeof(cid)) < 0)
+		return 0;
+	sid = profile__intern(c->profile, cid);
+	if (sid < 0)
+		return (int)sid;
+	c->containers[id] = (uint32_t)sid;
+	return 0;
+}
+
 /* The process entry of @pid, created (maps read) on first sight; its index in *@ret_id. */
 static int collector_process(struct collector *c, pid_t pid, bool reset, struct process **ret,
 			     size_t *ret_id)
@@ -138,11 +175,14 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 		return (int)id;
 	if (added || !c->processes[id]) {
 		/* New; or gone before first sight, or exited and forgotten: the number may be in use again. */
+		c->containers[id] = c->ns_pids[id] = 0;
 		r = process__new(pid, &c->processes[id]);
 		if (r < 0) {
 			c->processes[id] = NULL;
 			return r;
 		}
+		if ((r = collector_read_container(c, (size_t)id, pid)) < 0)
+			return r;
 		if (c->opts.python && !c->pyprocs[id] &&
 		    (r = pyprocess__new(pid, &c->opts.py, &c->pyprocs[id])) < 0)
 			return r;
@@ -184,6 +224,93 @@ int collector__add_pid(struct collector *c, pid_t pid)
 	if (access(path, F_OK) < 0)
 		return -ESRCH;
 	return 0;
+}
+
+/* Make @pid, found in a watched cgroup, a target unless it is one already. */
+static int collector_join(void *ctx, pid_t pid)
+{
+	struct collector *c = ctx;
+	struct process *p;
+	int r;
+
+	r = sampler__join_target(c->sampler, pid, HEARTH_TARGET_FOLLOW_CHILDREN | HEARTH_TARGET_CGROUP);
+	if (r <= 0)
+		return r == -E2BIG ? 0 : r;
+	c->scan_joined++;
+	r = collector_process(c, pid, false, &p, NULL);
+	return r == -ESRCH || r == -E2BIG ? 0 : r;
+}
+
+static unsigned int collector_max_level(const struct collector *c)
+{
+	unsigned int max = 0;
+
+	for (size_t i = 0; i < c->nr_watches; i++)
+		if (!c->watches[i].v1 && c->watches[i].level > max)
+			max = c->watches[i].level;
+	return max;
+}
+
+int collector__add_container(struct collector *c, pid_t pid, struct cgroup_watch *ret)
+{
+	struct cgroup_watch w;
+	int r;
+
+	r = cgroup_find(pid, &w);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->nr_watches; i++)
+		if (c->watches[i].v1 == w.v1 && !strcmp(c->watches[i].path, w.path) &&
+		    !strcmp(c->watches[i].controller, w.controller))
+			return -EEXIST;
+	if (c->nr_watches == HEARTH_MAX_CGROUPS)
+		return -E2BIG;
+	if (!w.v1 && w.level > HEARTH_CGROUP_MAX_LEVEL)
+		return -E2BIG;
+	c->watches[c->nr_watches++] = w;
+	if (!w.v1 && (r = sampler__watch_cgroup(c->sampler, w.id, collector_max_level(c))) < 0) {
+		c->nr_watches--;
+		return r;
+	}
+	/* Those in it now are targets at once, with their maps read. */
+	r = cgroup_for_each_pid(&w, collector_join, c);
+	if (r < 0)
+		return r;
+	*ret = w;
+	return 0;
+}
+
+struct unwatch {
+	struct collector *c;
+	const struct cgroup_watch *w;
+};
+
+static int collector_unwatch_target(void *ctx, pid_t pid, uint32_t flags)
+{
+	struct unwatch *u = ctx;
+
+	if (!(flags & HEARTH_TARGET_CGROUP) || !cgroup_contains(u->w, pid))
+		return 0;
+	return sampler__remove_target(u->c->sampler, pid);
+}
+
+int collector__remove_container(struct collector *c, const char *path)
+{
+	struct cgroup_watch w;
+	struct unwatch u = { c, &w };
+	size_t i;
+	int r;
+
+	for (i = 0; i < c->nr_watches; i++)
+		if (!strcmp(c->watches[i].path, path))
+			break;
+	if (i == c->nr_watches)
+		return -ENOENT;
+	w = c->watches[i];
+	c->watches[i] = c->watches[--c->nr_watches];
+	if (!w.v1 && (r = sampler__unwatch_cgroup(c->sampler, w.id, collector_max_level(c))) < 0)
+		return r;
+	return sampler__for_each_target(c->sampler, collector_unwatch_target, &u);
 }
 
 int collector__remove_pid(struct collector *c, pid_t pid)
@@ -319,7 +446,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	size_t np = s->python_bytes / sizeof(struct hearth_pyframe);
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
 	struct process *p;
-	char name[64];
+	char name[96];
 	int64_t sid;
 	int r;
 
@@ -392,12 +519,21 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	if (sid < 0)
 		goto full_id;
 	key.thread_name = (uint32_t)sid;
+	if (p) {
+		key.container = c->containers[id];
+		key.ns_pid = c->ns_pids[id];
+	}
 	if (c->opts.thread_roots) {
 		snprintf(name, sizeof(name), "%s (tid %u)", profile__str(c->profile, key.thread_name), s->tid);
 		if ((r = collector_special_frame(c, PROFILE_FRAME_THREAD, name, &c->frames[n++])) < 0)
 			goto full;
 	}
-	if (c->opts.process_roots) {
+	if (c->opts.process_roots && key.container) {
+		snprintf(name, sizeof(name), "%s (pid %u, %u in container %.12s)", profile__str(c->profile, key.comm),
+			 s->pid, key.ns_pid, profile__str(c->profile, key.container));
+		if ((r = collector_special_frame(c, PROFILE_FRAME_PROCESS, name, &c->frames[n++])) < 0)
+			goto full;
+	} else if (c->opts.process_roots) {
 		snprintf(name, sizeof(name), "%s (pid %u)", profile__str(c->profile, key.comm), s->pid);
 		if ((r = collector_special_frame(c, PROFILE_FRAME_PROCESS, name, &c->frames[n++])) < 0)
 			goto full;
@@ -479,6 +615,21 @@ static int collector_record(void *ctx, const void *data, size_t size)
 
 int collector__tick(struct collector *c)
 {
+	uint64_t now = time_now_ns();
+
+	/* v1 hierarchies have no cgroup id for BPF to match: their members are polled. */
+	if (now - c->v1_scan_ns >= 100000000ull) {
+		c->v1_scan_ns = now;
+		for (size_t i = 0; i < c->nr_watches; i++) {
+			int r;
+
+			if (!c->watches[i].v1)
+				continue;
+			r = cgroup_for_each_pid(&c->watches[i], collector_join, c);
+			if (r < 0 && r != -ESRCH)
+				return r;
+		}
+	}
 	for (size_t i = 0; i < intern__count(c->pids); i++) {
 		const pid_t *pid = intern__get(c->pids, (uint32_t)i, NULL);
 		int r;
@@ -502,6 +653,7 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 		return r;
 	c->stats.lost = counters[HEARTH_COUNTER_LOST_RINGBUF];
 	c->stats.events_lost = counters[HEARTH_COUNTER_EVENTS_LOST];
+	c->stats.cgroup_joined = counters[HEARTH_COUNTER_CGROUP_JOINED] + c->scan_joined;
 	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
 		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;
 	c->stats.py_unknown_code = c->stats.py_incomplete = 0;

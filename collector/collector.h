@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "profile.h"
 #include "pyprocess.h"
 
@@ -58,6 +59,7 @@ struct collector_stats {
 	uint64_t py_unknown_code; /* Python frames whose code object did not check out */
 	uint64_t py_incomplete;   /* Python frames left out: not started yet (3.11+) */
 	uint64_t gil_filtered;    /* samples left out because the thread did not hold the GIL */
+	uint64_t cgroup_joined;   /* processes that became targets by running in a watched cgroup */
 };
 
 /* Load the BPF program. -EPERM without privileges, -ENOENT without BTF, or -errno. */
@@ -76,6 +78,23 @@ int collector__add_pid(struct collector *c, pid_t pid);
  * a process that later reuses the number is not sampled. Returns 0 or -errno.
  */
 int collector__remove_pid(struct collector *c, pid_t pid);
+
+/*
+ * Make every process in @pid's cgroup a target, now and later: those in it
+ * now at once, new ones on their first sample (cgroup v2, matched in BPF) or
+ * within 100 ms of collector__tick() calls (a v1 hierarchy, polled). Fills
+ * *@ret with the cgroup watched. Returns 0, -ESRCH, -ENOENT (@pid is in no
+ * cgroup but the root), -EEXIST (watched already), -E2BIG (too many
+ * watched), -ENODEV (its hierarchy is not mounted here) or -errno.
+ */
+int collector__add_container(struct collector *c, pid_t pid, struct cgroup_watch *ret);
+
+/*
+ * Stop watching the cgroup whose path is @path (as cgroup_watch.path) and
+ * stop sampling the processes it made targets that are still in it.
+ * Returns 0, -ENOENT (not watched) or -errno.
+ */
+int collector__remove_container(struct collector *c, const char *path);
 
 /* Start sampling (perf events on). Returns 0 or -errno. */
 int collector__start(struct collector *c);

@@ -130,6 +130,66 @@ int sampler__remove_target(struct sampler *s, pid_t pid)
 	return sampler__set_python(s, pid, NULL);
 }
 
+int sampler__join_target(struct sampler *s, pid_t pid, uint32_t flags)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &flags, sizeof(flags),
+				 BPF_NOEXIST) == 0)
+		return 1;
+	if (errno == EEXIST)
+		return 0;
+	return -errno;
+}
+
+int sampler__for_each_target(struct sampler *s, int (*fn)(void *ctx, pid_t pid, uint32_t flags),
+			     void *ctx)
+{
+	const struct bpf_map *m = s->skel->maps.targets;
+	_cleanup_free_ __u32 *keys = malloc(HEARTH_MAX_TARGETS * sizeof(*keys));
+	size_t n = 0;
+	__u32 flags;
+	int r;
+
+	if (!keys)
+		return -ENOMEM;
+	/* Keys first: a hash map walk restarts from the top when the current key goes. */
+	while (n < HEARTH_MAX_TARGETS &&
+	       bpf_map__get_next_key(m, n ? &keys[n - 1] : NULL, &keys[n], sizeof(keys[n])) == 0)
+		n++;
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map__lookup_elem(m, &keys[i], sizeof(keys[i]), &flags, sizeof(flags), 0) < 0)
+			continue;
+		r = fn(ctx, (pid_t)keys[i], flags);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int sampler__watch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level)
+{
+	__u64 key = id;
+	__u32 v = 1;
+
+	if (max_level > HEARTH_CGROUP_MAX_LEVEL)
+		return -E2BIG;
+	if (bpf_map__update_elem(s->skel->maps.cgroups, &key, sizeof(key), &v, sizeof(v), BPF_ANY) < 0)
+		return errno == E2BIG ? -E2BIG : -errno;
+	s->skel->bss->cgroup_max_level = max_level;
+	return 0;
+}
+
+int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level)
+{
+	__u64 key = id;
+
+	if (bpf_map__delete_elem(s->skel->maps.cgroups, &key, sizeof(key), 0) < 0 && errno != ENOENT)
+		return -errno;
+	s->skel->bss->cgroup_max_level = max_level;
+	return 0;
+}
+
 int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py)
 {
 	__u32 key = (__u32)pid;

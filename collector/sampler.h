@@ -42,6 +42,24 @@ struct sampler *sampler__free(struct sampler *s);
 int sampler__add_target(struct sampler *s, pid_t pid, uint32_t flags);
 int sampler__remove_target(struct sampler *s, pid_t pid);
 
+/*
+ * Add @pid to the targets unless it is one already. Returns 1 when added, 0
+ * when it was a target, or -errno (-E2BIG: the map is full).
+ */
+int sampler__join_target(struct sampler *s, pid_t pid, uint32_t flags);
+
+/* Call @fn for every target; it may remove the one it is given. Returns 0 or -errno. */
+int sampler__for_each_target(struct sampler *s, int (*fn)(void *ctx, pid_t pid, uint32_t flags),
+			     void *ctx);
+
+/*
+ * Watch cgroup v2 @id: its processes, and those of cgroups below it, become
+ * targets on their first sample. @max_level is the deepest level of all the
+ * cgroups watched after this call (0 when none is). Returns 0 or -errno.
+ */
+int sampler__watch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
+int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
+
 /* Walk the Python frames of @pid's samples as @py says; NULL stops it. Returns 0 or -errno. */
 int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py);
 

@@ -40,6 +40,21 @@ struct {
 	__type(value, __u32); /* enum hearth_target_flags */
 } targets SEC(".maps");
 
+/*
+ * Cgroup v2 ids watched for --container: a process running in one of them,
+ * or below, becomes a target on its first sample. cgroup_max_level is the
+ * deepest of them (1: a child of the root), 0 when none is watched; user
+ * space changes both at run time.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HEARTH_MAX_CGROUPS);
+	__type(key, __u64);   /* cgroup id */
+	__type(value, __u32); /* unused */
+} cgroups SEC(".maps");
+
+volatile __u32 cgroup_max_level = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 * 1024 * 1024); /* resized by user space before load */
@@ -98,6 +113,44 @@ static __always_inline void counter_inc(__u32 which)
 
 	if (v)
 		(*v)++;
+}
+
+/* Whether the current task runs in a watched cgroup or below one. */
+static __always_inline bool in_watched_cgroup(void)
+{
+	__u32 max = cgroup_max_level;
+
+	for (__u32 level = 1; level <= HEARTH_CGROUP_MAX_LEVEL && level <= max; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!id) /* the task's own cgroup is above this level */
+			return false;
+		if (bpf_map_lookup_elem(&cgroups, &id))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the sample of @tgid is kept: every process but ours with --all,
+ * else the targets, and processes of watched cgroups, which become targets
+ * (so their children, exec and exit are followed as any target's).
+ */
+static __always_inline bool is_target(__u32 tgid)
+{
+	__u32 flags = HEARTH_TARGET_FOLLOW_CHILDREN | HEARTH_TARGET_CGROUP;
+
+	if (all_processes)
+		return tgid != self_tgid && tgid != 0;
+	if (bpf_map_lookup_elem(&targets, &tgid))
+		return true;
+	if (!cgroup_max_level || tgid == self_tgid || !in_watched_cgroup())
+		return false;
+	if (bpf_map_update_elem(&targets, &tgid, &flags, BPF_NOEXIST) < 0)
+		counter_inc(HEARTH_COUNTER_TARGETS_FULL);
+	else
+		counter_inc(HEARTH_COUNTER_CGROUP_JOINED);
+	return true;
 }
 
 static __always_inline __u64 wakeup_flag(void)
@@ -324,7 +377,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	long klen = 0, ulen = 0, plen = 0;
 	__u64 size;
 
-	if (all_processes ? tgid == self_tgid || tgid == 0 : !bpf_map_lookup_elem(&targets, &tgid))
+	if (!is_target(tgid))
 		return 0;
 	counter_inc(HEARTH_COUNTER_SAMPLES);
 
@@ -461,6 +514,8 @@ int BPF_PROG(hearth_exit, struct task_struct *p)
 	if (!all_processes && !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	bpf_map_delete_elem(&pyprocs, &tgid);
+	/* A dead tgid samples nothing; its number may come back as another process. */
+	bpf_map_delete_elem(&targets, &tgid);
 	task_event(HEARTH_EVENT_EXIT, tgid, 0, p);
 	return 0;
 }

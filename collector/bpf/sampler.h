@@ -18,6 +18,9 @@
 
 #define HEARTH_MAX_STACK_DEPTH 127 /* the kernel's sysctl_perf_event_max_stack default */
 #define HEARTH_MAX_TARGETS 65536
+/* Cgroups watched for --container, and how deep below the root they may sit. */
+#define HEARTH_MAX_CGROUPS 64
+#define HEARTH_CGROUP_MAX_LEVEL 32
 #define HEARTH_COMM_LEN 16
 /* Python frames sent per sample; deeper stacks keep the innermost ones. */
 #define HEARTH_PY_MAX_FRAMES 128
@@ -64,12 +67,14 @@ enum hearth_counter {
 	HEARTH_COUNTER_PY_NO_THREAD,    /* ...whose thread had no PyThreadState */
 	HEARTH_COUNTER_PY_LIST_WALKS,   /* thread-state lists walked (cache misses) */
 	HEARTH_COUNTER_PY_FAILED,       /* frame chains cut by a failed read */
+	HEARTH_COUNTER_CGROUP_JOINED,   /* processes made targets by a watched cgroup */
 	HEARTH_COUNTER_MAX,
 };
 
 /* Values of the targets map. */
 enum hearth_target_flags {
 	HEARTH_TARGET_FOLLOW_CHILDREN = 1 << 0,
+	HEARTH_TARGET_CGROUP = 1 << 1, /* a target because it ran in a watched cgroup */
 };
 
 struct hearth_event_header {
