@@ -2,7 +2,7 @@
 /*
  * The profile model every exporter reads and every collector fills: interned
  * strings, mappings, frames and stacks, and sample counts keyed by
- * (stack, pid, tid, process name, thread name).
+ * (stack, pid, tid, process name, thread name, container, namespace pid).
  *
  * Ids are dense and start at 0, except mapping ids, where 0 means "no mapping".
  * String id 0 is always the empty string. Stacks are stored leaf first, as in
@@ -48,6 +48,8 @@ struct profile_sample {
 	uint32_t tid;
 	uint32_t comm;        /* string id of the process name */
 	uint32_t thread_name; /* string id of the thread name */
+	uint32_t container;   /* string id of the container id, 0 ("") outside containers */
+	uint32_t ns_pid;      /* pid in the process's own PID namespace; 0 if unknown */
 	uint32_t _pad;
 	uint64_t count;
 };

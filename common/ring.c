@@ -306,7 +306,7 @@ int ring_writer__write_slot(struct ring_writer *w, const struct profile *p, uint
 		const struct profile_sample *s = profile__sample(p, i);
 
 		if ((r = writer_stack(w, p, s->stack)) < 0 || (r = writer_string(w, p, s->comm)) < 0 ||
-		    (r = writer_string(w, p, s->thread_name)) < 0)
+		    (r = writer_string(w, p, s->thread_name)) < 0 || (r = writer_string(w, p, s->container)) < 0)
 			return r;
 	}
 	/* An empty slot still marks time: readers see when nothing ran. */
@@ -566,11 +566,15 @@ static int reader_slot(struct ring_reader *r, struct read_state *rs, const uint8
 		if (q->pid && s.pid != (uint32_t)q->pid)
 			continue;
 		if (!reader_get(r, DEF_STACK, s.stack, &s.stack) || !reader_get(r, DEF_STRING, s.comm, &s.comm) ||
-		    !reader_get(r, DEF_STRING, s.thread_name, &s.thread_name)) {
+		    !reader_get(r, DEF_STRING, s.thread_name, &s.thread_name) ||
+		    !reader_get(r, DEF_STRING, s.container, &s.container)) {
 			rs->st->unresolved += s.count;
 			continue;
 		}
 		if (q->comm && strcmp(profile__str(rs->out, s.comm), q->comm) != 0)
+			continue;
+		if (q->container && strncmp(profile__str(rs->out, s.container), q->container,
+					    strlen(q->container)) != 0)
 			continue;
 		e = profile__add_sample(rs->out, &s, s.count);
 		if (e < 0)

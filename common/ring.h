@@ -33,7 +33,7 @@
 #include "profile.h"
 
 #define RING_MAGIC "HEARTHR1"
-#define RING_VERSION 1
+#define RING_VERSION 2
 #define RING_HEADER_SIZE 4096
 #define RING_ALIGN 16
 #define RING_MIN_DATA_SIZE (1ull << 20)
@@ -159,6 +159,7 @@ struct ring_query {
 	uint64_t until_ns; /* slots starting at or after are skipped (0: no limit) */
 	pid_t pid;         /* 0: every process */
 	const char *comm;  /* NULL: every process name */
+	const char *container; /* NULL: everywhere; else a container id or a prefix of one */
 };
 
 struct ring_read_stats {

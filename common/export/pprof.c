@@ -32,6 +32,9 @@ enum {
 	PPROF_LABEL_TID,
 	PPROF_LABEL_THREAD_NAME,
 	PPROF_LABEL_COMM,
+	/* Only on samples from a container: */
+	PPROF_LABEL_CONTAINER,
+	PPROF_LABEL_NS_PID,
 	_PPROF_LABEL_MAX,
 };
 
@@ -41,7 +44,7 @@ struct pprof_writer {
 	const struct profile *p;
 	struct intern *strings; /* pprof's string table; id 0 is "" */
 	struct intern *funcs;   /* (name, filename) string id pairs; id + 1 is the function id */
-	struct intern *threads; /* (pid, tid, comm, thread name); id picks a group of labels */
+	struct intern *threads; /* (pid, tid, comm, thread name, container, ns pid): a label group */
 
 	Perftools__Profiles__Profile msg;
 	Perftools__Profiles__ValueType sample_types[2], period_type;
@@ -340,14 +343,14 @@ static int pprof_add_locations(struct pprof_writer *w)
 
 /*
  * The labels of a sample's thread: samples differ by stack far more often than
- * by thread, so each (pid, tid, comm, thread name) gets one group of labels
+ * by thread, so each (pid, tid, comm, thread name, container, ns pid) gets one group of labels
  * that all its samples point at. Returns the group or NULL with *ret_err set.
  */
 static Perftools__Profiles__Label **pprof_thread_labels(struct pprof_writer *w,
 							const struct profile_sample *ps,
 							const int64_t *keys, int *ret_err)
 {
-	const uint32_t key[] = { ps->pid, ps->tid, ps->comm, ps->thread_name };
+	const uint32_t key[] = { ps->pid, ps->tid, ps->comm, ps->thread_name, ps->container, ps->ns_pid };
 	Perftools__Profiles__Label *labels, **ptrs;
 	int64_t id, vals[_PPROF_LABEL_MAX];
 	int added;
@@ -366,6 +369,8 @@ static Perftools__Profiles__Label **pprof_thread_labels(struct pprof_writer *w,
 	vals[PPROF_LABEL_TID] = pprof_str_u64(w, "", ps->tid);
 	vals[PPROF_LABEL_THREAD_NAME] = pprof_str(w, profile__str(w->p, ps->thread_name));
 	vals[PPROF_LABEL_COMM] = pprof_str(w, profile__str(w->p, ps->comm));
+	vals[PPROF_LABEL_CONTAINER] = pprof_str(w, profile__str(w->p, ps->container));
+	vals[PPROF_LABEL_NS_PID] = pprof_str_u64(w, "", ps->ns_pid);
 	for (size_t l = 0; l < _PPROF_LABEL_MAX; l++) {
 		if (vals[l] < 0) {
 			*ret_err = (int)vals[l];
@@ -390,7 +395,9 @@ static int pprof_add_samples(struct pprof_writer *w)
 	if ((r = pprof_set_str(w, &keys[PPROF_LABEL_PID], "pid")) < 0 ||
 	    (r = pprof_set_str(w, &keys[PPROF_LABEL_TID], "thread_id")) < 0 ||
 	    (r = pprof_set_str(w, &keys[PPROF_LABEL_THREAD_NAME], "thread_name")) < 0 ||
-	    (r = pprof_set_str(w, &keys[PPROF_LABEL_COMM], "comm")) < 0)
+	    (r = pprof_set_str(w, &keys[PPROF_LABEL_COMM], "comm")) < 0 ||
+	    (r = pprof_set_str(w, &keys[PPROF_LABEL_CONTAINER], "container_id")) < 0 ||
+	    (r = pprof_set_str(w, &keys[PPROF_LABEL_NS_PID], "ns_pid")) < 0)
 		return r;
 
 	for (size_t i = 0; i < n; i++) {
@@ -416,7 +423,7 @@ static int pprof_add_samples(struct pprof_writer *w)
 		s->label = pprof_thread_labels(w, ps, keys, &r);
 		if (!s->label)
 			return r;
-		s->n_label = _PPROF_LABEL_MAX;
+		s->n_label = ps->container ? _PPROF_LABEL_MAX : PPROF_LABEL_CONTAINER;
 		w->sample_ptrs[i] = s;
 	}
 	w->msg.n_sample = n;
