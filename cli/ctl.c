@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "hearth-control.h"
 #include "hearth.h"
+#include "json.h"
 #include "log.h"
 #include "parse.h"
 
@@ -76,13 +77,15 @@ struct ctl_args {
 	const char *control;
 	pid_t pid;
 	bool json;
+	bool container;
 };
 
 static int ctl_parse(int argc, char **argv, const char *verb, bool want_pid, struct ctl_args *a)
 {
-	enum { ARG_CONTROL = 0x100, ARG_JSON };
+	enum { ARG_CONTROL = 0x100, ARG_JSON, ARG_CONTAINER };
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },
+		{ "container", no_argument, NULL, ARG_CONTAINER },
 		{ "control", required_argument, NULL, ARG_CONTROL },
 		{ "json", no_argument, NULL, ARG_JSON },
 		{ "help", no_argument, NULL, 'h' },
@@ -106,6 +109,13 @@ static int ctl_parse(int argc, char **argv, const char *verb, bool want_pid, str
 		case ARG_CONTROL:
 			a->control = optarg;
 			break;
+		case ARG_CONTAINER:
+			if (!want_pid) {
+				log_error("unknown option '--container' (see 'hearth %s --help')", verb);
+				return -EINVAL;
+			}
+			a->container = true;
+			break;
 		case ARG_JSON:
 			if (want_pid) {
 				log_error("unknown option '--json' (see 'hearth %s --help')", verb);
@@ -115,9 +125,12 @@ static int ctl_parse(int argc, char **argv, const char *verb, bool want_pid, str
 			break;
 		case 'h':
 			if (want_pid)
-				printf("Usage: hearth %s -p PID [--control PATH]\n\nMake a running hearthd "
-				       "(started with -p) %s process PID.\n", verb,
-				       !strcmp(verb, "attach") ? "sample" : "stop sampling");
+				printf("Usage: hearth %s -p PID [--container] [--control PATH]\n\nMake a running "
+				       "hearthd (not started with --all) %s process PID and its children.\n\n"
+				       "  -p, --pid PID      the process (a host PID)\n"
+				       "      --container    every process in PID's cgroup (its container), now and later\n"
+				       "      --control PATH hearthd's control socket (default %s)\n", verb,
+				       !strcmp(verb, "attach") ? "sample" : "stop sampling", HEARTH_CONTROL_DEFAULT_PATH);
 			else
 				printf("Usage: hearth status [--control PATH] [--json]\n\n"
 				       "What a running hearthd samples and what it costs.\n");
@@ -155,10 +168,12 @@ static int ctl_attach_detach(int argc, char **argv, const char *verb)
 		return r > 0 ? EXIT_OK : EXIT_USAGE;
 	if (!strcmp(verb, "attach")) {
 		attach.pid = (uint32_t)a.pid;
+		attach.container = a.container;
 		req.kind_case = HEARTH__CONTROL__REQUEST__KIND_ATTACH;
 		req.attach = &attach;
 	} else {
 		detach.pid = (uint32_t)a.pid;
+		detach.container = a.container;
 		req.kind_case = HEARTH__CONTROL__REQUEST__KIND_DETACH;
 		req.detach = &detach;
 	}
@@ -218,8 +233,16 @@ int verb_status(int argc, char **argv)
 	s = reply->status;
 	if (a.json) {
 		printf("{\"all_processes\": %s, \"targets\": [", s->all_processes ? "true" : "false");
-		for (size_t i = 0; i < s->n_targets; i++)
-			printf("%s%u", i ? ", " : "", s->targets[i]->pid);
+		for (size_t i = 0; i < s->n_targets; i++) {
+			const Hearth__Control__Target *t = s->targets[i];
+
+			printf("%s{\"pid\": %u, \"container\": %s, \"cgroup\": ", i ? ", " : "", t->pid,
+			       t->container ? "true" : "false");
+			json_string(stdout, t->cgroup);
+			printf(", \"container_id\": ");
+			json_string(stdout, t->container_id);
+			printf("}");
+		}
 		printf("], \"rate_hz\": %u, \"uptime_s\": %.1f, \"samples\": %" PRIu64
 		       ", \"samples_per_s\": %.1f, \"lost\": %" PRIu64 ", \"frames\": %" PRIu64
 		       ", \"unknown_frames\": %" PRIu64 ", \"processes\": %" PRIu64
@@ -231,8 +254,14 @@ int verb_status(int argc, char **argv)
 		       s->ring_oldest_ns, s->ring_newest_ns);
 	} else {
 		printf("targets:     %s", s->all_processes ? "every process (--all)" : "");
-		for (size_t i = 0; i < s->n_targets; i++)
-			printf("%s%u (%s)", i ? ", " : "", s->targets[i]->pid, s->targets[i]->comm);
+		for (size_t i = 0; i < s->n_targets; i++) {
+			const Hearth__Control__Target *t = s->targets[i];
+
+			printf("%s%u (%s)", i ? ", " : "", t->pid, t->comm);
+			if (t->container)
+				printf(" and its container %.12s (cgroup %s)",
+				       *t->container_id ? t->container_id : "without an id", t->cgroup);
+		}
 		printf("\nsampling:    %u Hz, up %.0f s, %" PRIu64 " samples (%.1f/s), %" PRIu64 " lost, %" PRIu64
 		       " processes seen\n",
 		       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->processes);

@@ -27,6 +27,7 @@ static uint64_t arg_last_ns;
 static uint64_t arg_since_ns, arg_until_ns;
 static pid_t arg_pid;
 static const char *arg_comm;
+static const char *arg_container;
 static struct output arg_outputs[OUTPUT_MAX];
 static size_t arg_nr_outputs;
 static const struct exporter *arg_format;
@@ -44,6 +45,8 @@ static void export_help(void)
 	       "      --until WHEN        up to WHEN (same forms)\n"
 	       "  -p, --pid PID           only this process\n"
 	       "      --comm NAME         only processes of this name\n"
+	       "      --container ID      only processes of this container (its id, or a prefix of it\n"
+	       "                          such as docker's 12-digit short id)\n"
 	       "  -o, --output FILE       where to write ('-' for stdout; default flame.svg); repeat\n"
 	       "                          for several formats\n"
 	       "  -f, --format FORMAT     svg, folded, pprof or speedscope (default: from the extension)\n"
@@ -98,7 +101,7 @@ static int parse_when(const char *s, uint64_t *ret)
 
 static int export_parse_args(int argc, char **argv)
 {
-	enum { ARG_RING = 0x100, ARG_LAST, ARG_SINCE, ARG_UNTIL, ARG_COMM };
+	enum { ARG_RING = 0x100, ARG_LAST, ARG_SINCE, ARG_UNTIL, ARG_COMM, ARG_CONTAINER };
 	static const struct option options[] = {
 		{ "ring", required_argument, NULL, ARG_RING },
 		{ "last", required_argument, NULL, ARG_LAST },
@@ -106,6 +109,7 @@ static int export_parse_args(int argc, char **argv)
 		{ "until", required_argument, NULL, ARG_UNTIL },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "comm", required_argument, NULL, ARG_COMM },
+		{ "container", required_argument, NULL, ARG_CONTAINER },
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -148,6 +152,13 @@ static int export_parse_args(int argc, char **argv)
 			break;
 		case ARG_COMM:
 			arg_comm = optarg;
+			break;
+		case ARG_CONTAINER:
+			if (!*optarg || strlen(optarg) > 64 || strspn(optarg, "0123456789abcdef") != strlen(optarg)) {
+				log_error("invalid container id '%s': give its hex id or a prefix of it", optarg);
+				return -EINVAL;
+			}
+			arg_container = optarg;
 			break;
 		case 'o':
 			if (outputs_add(arg_outputs, &arg_nr_outputs, optarg) < 0)
@@ -196,7 +207,9 @@ static void describe(char *buf, size_t size, const struct ring_query *q)
 	if (q->pid && n < size)
 		n += snprintf(buf + n, size - n, ", pid %d", (int)q->pid);
 	if (q->comm && n < size)
-		snprintf(buf + n, size - n, ", %s", q->comm);
+		n += snprintf(buf + n, size - n, ", %s", q->comm);
+	if (q->container && n < size)
+		snprintf(buf + n, size - n, ", container %s", q->container);
 }
 
 int verb_export(int argc, char **argv)
@@ -238,6 +251,7 @@ int verb_export(int argc, char **argv)
 	q.until_ns = arg_until_ns;
 	q.pid = arg_pid;
 	q.comm = arg_comm;
+	q.container = arg_container;
 	if ((r = profile__new(&p)) < 0) {
 		log_error("out of memory");
 		goto out;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cleanup.h"
 #include "collector.h"
 #include "control.h"
@@ -48,6 +49,8 @@
 static bool arg_all;
 static pid_t arg_pids[PARSE_MAX_PIDS];
 static int arg_nr_pids;
+static pid_t arg_containers[HEARTH_MAX_CGROUPS];
+static int arg_nr_containers;
 static unsigned long arg_rate = HEARTHD_DEFAULT_RATE;
 static const char *arg_ring = RING_DEFAULT_PATH;
 static uint64_t arg_ring_size;
@@ -67,6 +70,9 @@ static void help(void)
 	       "Options:\n"
 	       "      --all               every process on the machine (the default without -p)\n"
 	       "  -p, --pid PID[,PID...]  these processes and their children\n"
+	       "  -c, --container PID[,PID...]\n"
+	       "                          every process in these processes' cgroups (containers),\n"
+	       "                          now and later\n"
 	       "  -r, --rate HZ           samples per second per CPU (1-%d, default %d)\n"
 	       "      --ring PATH         the ring file (default %s)\n"
 	       "      --ring-size SIZE    its data size for a new ring: a power of two from 1M to 64G\n"
@@ -101,6 +107,7 @@ enum {
 static const struct option options[] = {
 	{ "all", no_argument, NULL, ARG_ALL },
 	{ "pid", required_argument, NULL, 'p' },
+	{ "container", required_argument, NULL, 'c' },
 	{ "rate", required_argument, NULL, 'r' },
 	{ "ring", required_argument, NULL, ARG_RING },
 	{ "ring-size", required_argument, NULL, ARG_RING_SIZE },
@@ -132,6 +139,15 @@ static int apply(int opt, const char *value, const char *where)
 			return -EINVAL;
 		}
 		arg_nr_pids += r;
+		return 0;
+	case 'c':
+		r = parse_pid_list(value, arg_containers + arg_nr_containers, HEARTH_MAX_CGROUPS - arg_nr_containers);
+		if (r < 0) {
+			log_error("%sinvalid PID list '%s' for --container: give positive process ids separated "
+				  "by commas (at most %d containers)", where, value, HEARTH_MAX_CGROUPS);
+			return -EINVAL;
+		}
+		arg_nr_containers += r;
 		return 0;
 	case 'r':
 		if (parse_uint(value, 1, HEARTHD_MAX_RATE, &arg_rate) < 0) {
@@ -272,7 +288,7 @@ static int parse_args(int argc, char **argv)
 	if (arg_config && read_config(arg_config) < 0)
 		return -EINVAL;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:r:vh", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, ":p:c:r:vh", options, NULL)) >= 0) {
 		switch (c) {
 		case 'v':
 			arg_verbose++;
@@ -300,11 +316,11 @@ static int parse_args(int argc, char **argv)
 		log_error("unexpected argument '%s' (see 'hearthd --help')", argv[optind]);
 		return -EINVAL;
 	}
-	if (arg_all && arg_nr_pids) {
-		log_error("give either --all or -p PID, not both");
+	if (arg_all && (arg_nr_pids || arg_nr_containers)) {
+		log_error("give either --all or -p/--container, not both");
 		return -EINVAL;
 	}
-	if (!arg_nr_pids)
+	if (!arg_nr_pids && !arg_nr_containers)
 		arg_all = true;
 	return 0;
 }
@@ -316,6 +332,14 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
+struct daemon_target {
+	pid_t pid;
+	bool container;                              /* the whole cgroup of pid */
+	char cgroup[CGROUP_PATH_MAX];                /* that cgroup, as the collector watches it */
+	char container_id[CGROUP_CONTAINER_ID_LEN + 1];
+	char cgroup_label[CGROUP_PATH_MAX + 80];     /* for status */
+};
+
 struct daemon {
 	struct collector *collector;
 	struct ring_writer *ring;
@@ -325,7 +349,7 @@ struct daemon {
 	uint64_t samples_before;
 	double samples_per_s;   /* over the last slot */
 	uint64_t slots;
-	pid_t targets[PARSE_MAX_PIDS]; /* given with -p or attached (not with --all) */
+	struct daemon_target targets[PARSE_MAX_PIDS]; /* given with -p or attached (not with --all) */
 	size_t nr_targets;
 	/* The status reply being sent, kept until the next one. */
 	Hearth__Control__StatusReply status;
@@ -334,12 +358,61 @@ struct daemon {
 	char comms[PARSE_MAX_PIDS][32];
 };
 
-static ssize_t daemon_find_target(const struct daemon *d, pid_t pid)
+static ssize_t daemon_find_target(const struct daemon *d, pid_t pid, bool container)
 {
 	for (size_t i = 0; i < d->nr_targets; i++)
-		if (d->targets[i] == pid)
+		if (d->targets[i].pid == pid && d->targets[i].container == container)
 			return (ssize_t)i;
 	return -1;
+}
+
+/* Explain an error of collector__add_container() for @pid in @buf. */
+static void container_error(char *buf, size_t size, pid_t pid, int r)
+{
+	const char *why = r == -ESRCH ? "no such process"
+			: r == -ENOENT ? "it runs in no cgroup but the root (not in a container)"
+			: r == -EEXIST ? "its cgroup is watched already"
+			: r == -E2BIG ? "too many containers, or its cgroup nests too deep"
+			: r == -ENODEV ? "its cgroup hierarchy is not mounted here"
+			: strerror(-r);
+
+	snprintf(buf, size, "cannot attach to the container of pid %d: %s", (int)pid, why);
+}
+
+/* Watch the cgroup of @pid; on failure, a one-line reason in @err. */
+static int daemon_add_container(struct daemon *d, pid_t pid, char *err, size_t err_size)
+{
+	_cleanup_free_ char *text = NULL;
+	struct daemon_target *t;
+	struct cgroup_watch w;
+	char path[64];
+	size_t len;
+	int r;
+
+	if (d->nr_targets == PARSE_MAX_PIDS) {
+		snprintf(err, err_size, "too many targets: at most %d", PARSE_MAX_PIDS);
+		return -E2BIG;
+	}
+	r = collector__add_container(d->collector, pid, &w);
+	if (r < 0) {
+		container_error(err, err_size, pid, r);
+		return r;
+	}
+	t = &d->targets[d->nr_targets++];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->container = true;
+	snprintf(t->cgroup, sizeof(t->cgroup), "%s", w.path);
+	if (w.v1)
+		snprintf(t->cgroup_label, sizeof(t->cgroup_label), "v1 %s:%s", w.controller, w.path);
+	else
+		snprintf(t->cgroup_label, sizeof(t->cgroup_label), "%s", w.path);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (read_proc_file(path, 65536, &text, &len) == 0)
+		cgroup_parse_container_id(text, t->container_id, sizeof(t->container_id));
+	log_info("watching the container of pid %d: cgroup %s%s%s", (int)pid, t->cgroup_label,
+		 *t->container_id ? ", id " : "", t->container_id);
+	return 0;
 }
 
 static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
@@ -360,10 +433,13 @@ static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 		Hearth__Control__Target *t = &d->target_msgs[i];
 
 		hearth__control__target__init(t);
-		t->pid = (uint32_t)d->targets[i];
-		proc_read_comm(d->targets[i], d->comms[i], sizeof(d->comms[i]));
+		t->pid = (uint32_t)d->targets[i].pid;
+		proc_read_comm(d->targets[i].pid, d->comms[i], sizeof(d->comms[i]));
 		t->comm = d->comms[i];
 		t->python = "";
+		t->container = d->targets[i].container;
+		t->cgroup = d->targets[i].cgroup_label;
+		t->container_id = d->targets[i].container_id;
 		d->target_ptrs[i] = t;
 	}
 	st->n_targets = d->nr_targets;
@@ -392,6 +468,32 @@ static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 	}
 }
 
+/* Stop watching the container attached by @pid, or else the one @pid runs in. */
+static void daemon_detach_container(struct daemon *d, pid_t pid, Hearth__Control__Reply *reply, char *err,
+				    size_t err_size)
+{
+	ssize_t i = daemon_find_target(d, pid, true);
+	struct cgroup_watch w;
+	int r;
+
+	if (i < 0 && cgroup_find(pid, &w) == 0)
+		for (size_t k = 0; k < d->nr_targets; k++)
+			if (d->targets[k].container && !strcmp(d->targets[k].cgroup, w.path))
+				i = (ssize_t)k;
+	if (i < 0) {
+		snprintf(err, err_size, "pid %d is not in a watched container", (int)pid);
+		return;
+	}
+	r = collector__remove_container(d->collector, d->targets[i].cgroup);
+	if (r < 0) {
+		snprintf(err, err_size, "cannot detach from the container of pid %d: %s", (int)pid, strerror(-r));
+		return;
+	}
+	log_info("stopped watching cgroup %s", d->targets[i].cgroup_label);
+	d->targets[i] = d->targets[--d->nr_targets];
+	reply->ok = true;
+}
+
 static void daemon_control(void *ctx, const Hearth__Control__Request *req, Hearth__Control__Reply *reply,
 			   char *err, size_t err_size)
 {
@@ -416,7 +518,12 @@ static void daemon_control(void *ctx, const Hearth__Control__Request *req, Heart
 			snprintf(err, err_size, "invalid pid %d", (int)pid);
 			return;
 		}
-		if (daemon_find_target(d, pid) >= 0) {
+		if (req->attach->container) {
+			if (daemon_add_container(d, pid, err, err_size) == 0)
+				reply->ok = true;
+			return;
+		}
+		if (daemon_find_target(d, pid, false) >= 0) {
 			snprintf(err, err_size, "pid %d is already a target", (int)pid);
 			return;
 		}
@@ -430,7 +537,8 @@ static void daemon_control(void *ctx, const Hearth__Control__Request *req, Heart
 				 r == -ESRCH ? "no such process" : strerror(-r));
 			return;
 		}
-		d->targets[d->nr_targets++] = pid;
+		memset(&d->targets[d->nr_targets], 0, sizeof(d->targets[0]));
+		d->targets[d->nr_targets++].pid = pid;
 		log_info("attached to pid %d", (int)pid);
 		reply->ok = true;
 		return;
@@ -440,7 +548,11 @@ static void daemon_control(void *ctx, const Hearth__Control__Request *req, Heart
 			snprintf(err, err_size, "hearthd samples every process (--all): nothing to detach");
 			return;
 		}
-		i = daemon_find_target(d, pid);
+		if (req->detach->container) {
+			daemon_detach_container(d, pid, reply, err, err_size);
+			return;
+		}
+		i = daemon_find_target(d, pid, false);
 		if (i < 0) {
 			snprintf(err, err_size, "pid %d is not a target", (int)pid);
 			return;
@@ -632,7 +744,16 @@ int main(int argc, char **argv)
 				  r == -ESRCH ? "no such process" : strerror(-r));
 			return 1;
 		}
-		d.targets[d.nr_targets++] = arg_pids[i];
+		d.targets[d.nr_targets++].pid = arg_pids[i];
+	}
+	d.collector = collector;
+	for (int i = 0; i < arg_nr_containers; i++) {
+		char err[512];
+
+		if (daemon_add_container(&d, arg_containers[i], err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return 1;
+		}
 	}
 	r = collector__start(collector);
 	if (r < 0) {
@@ -653,7 +774,8 @@ int main(int argc, char **argv)
 	d.start_ns = time_now_ns();
 	d.slot_start_ns = time_realtime_ns();
 	log_info("profiling %s at %lu Hz into %s, a slot every %.1f s",
-		 arg_all ? "every process" : "the given processes", arg_rate, arg_ring, arg_slot_ns / 1e9);
+		 arg_all ? "every process" : arg_nr_containers ? "the given processes and containers"
+							   : "the given processes", arg_rate, arg_ring, arg_slot_ns / 1e9);
 
 	r = daemon_run(&d, sigfd, timerfd, ctl);
 	collector__stop(collector);

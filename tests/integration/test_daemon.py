@@ -195,7 +195,7 @@ class Control(DaemonTestCase):
         r = self.ctl(sock, "status", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         st = json.loads(r.stdout)
-        self.assertEqual(st["targets"], [two.pid])
+        self.assertEqual([t["pid"] for t in st["targets"]], [two.pid])
         self.assertFalse(st["all_processes"])
         self.assertGreater(st["samples"], 300)
         self.assertGreater(st["ring_newest_ns"], st["ring_oldest_ns"])
