@@ -2,7 +2,8 @@
 /*
  * hearth export: a profile of a time window out of hearthd's shared-memory
  * ring, read directly (the daemon need not run or answer), written with the
- * same exporters as `hearth record`.
+ * same exporters as `hearth record`; or, with --diff, the difference between
+ * two windows as a differential flame graph or difffolded.pl's format.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,9 +34,19 @@ static size_t arg_nr_outputs;
 static const struct exporter *arg_format;
 static int arg_verbose;
 
+/* A time window of the ring; 0 at either end leaves that end open. */
+struct window {
+	uint64_t since_ns, until_ns;
+};
+
+enum { DIFF_BASE, DIFF_NEW };
+static bool arg_diff;
+static struct window arg_windows[2]; /* --diff BASE,NEW */
+
 static void export_help(void)
 {
-	printf("Usage: hearth export [OPTIONS] [-o FILE]\n\n"
+	printf("Usage: hearth export [OPTIONS] [-o FILE]\n"
+	       "       hearth export --diff BASE,NEW [OPTIONS] [-o FILE]\n\n"
 	       "Write a profile of what hearthd recorded into its shared-memory ring.\n\n"
 	       "Options:\n"
 	       "      --ring PATH         the ring (default %s)\n"
@@ -43,6 +54,11 @@ static void export_help(void)
 	       "      --since WHEN        from WHEN: 'YYYY-MM-DD HH:MM[:SS]', 'HH:MM[:SS]' today,\n"
 	       "                          '@UNIXSECONDS', or '-TIME' (that long ago); local time\n"
 	       "      --until WHEN        up to WHEN (same forms)\n"
+	       "      --diff BASE,NEW     compare two windows, each SINCE..UNTIL in the forms of\n"
+	       "                          --since (either end may be empty): a differential flame\n"
+	       "                          graph, widths from NEW, red where a frame's share of all\n"
+	       "                          samples grew, blue where it shrank (default diff.svg);\n"
+	       "                          folded output has 'stack countBASE countNEW' lines\n"
 	       "  -p, --pid PID           only this process\n"
 	       "      --comm NAME         only processes of this name\n"
 	       "      --container ID      only processes of this container (its id, or a prefix of it\n"
@@ -54,7 +70,8 @@ static void export_help(void)
 	       "  -h, --help              this help\n\n"
 	       "Examples:\n"
 	       "  hearth export --last 10m -o flame.svg\n"
-	       "  hearth export -p 4242 --since '2026-11-26 13:00' --until '2026-11-26 13:05' -o out.pb.gz\n",
+	       "  hearth export -p 4242 --since '2026-11-26 13:00' --until '2026-11-26 13:05' -o out.pb.gz\n"
+	       "  hearth export --comm nginx --diff -20m..-10m,-10m.. -o diff.svg\n",
 	       RING_DEFAULT_PATH);
 }
 
@@ -99,14 +116,59 @@ static int parse_when(const char *s, uint64_t *ret)
 	return -EINVAL;
 }
 
+/* One window of --diff, "SINCE..UNTIL" (@len bytes at @s); either end may be empty. */
+static int parse_window(const char *s, size_t len, struct window *ret)
+{
+	_cleanup_free_ char *since = strndup(s, len);
+	struct window w = {};
+	char *until;
+
+	if (!since)
+		return -ENOMEM;
+	until = strstr(since, "..");
+	if (!until)
+		return -EINVAL;
+	*until = '\0';
+	until += 2;
+	if ((*since && parse_when(since, &w.since_ns) < 0) || (*until && parse_when(until, &w.until_ns) < 0))
+		return -EINVAL;
+	if (w.since_ns && w.until_ns && w.until_ns <= w.since_ns)
+		return -ERANGE;
+	*ret = w;
+	return 0;
+}
+
+/* --diff BASE,NEW: no time form holds a comma, so the comma splits the two. */
+static int parse_diff(const char *s)
+{
+	const char *comma = strchr(s, ',');
+	int r;
+
+	if (!comma || strchr(comma + 1, ','))
+		r = -EINVAL;
+	else if ((r = parse_window(s, comma - s, &arg_windows[DIFF_BASE])) == 0)
+		r = parse_window(comma + 1, strlen(comma + 1), &arg_windows[DIFF_NEW]);
+	if (r == -EINVAL)
+		log_error("invalid windows '%s' for --diff: give BASE,NEW, each SINCE..UNTIL with times as "
+			  "--since takes them, such as -20m..-10m,-10m..", s);
+	else if (r == -ERANGE)
+		log_error("invalid windows '%s' for --diff: a window ends before it starts", s);
+	else if (r < 0)
+		log_error("out of memory");
+	else
+		arg_diff = true;
+	return r;
+}
+
 static int export_parse_args(int argc, char **argv)
 {
-	enum { ARG_RING = 0x100, ARG_LAST, ARG_SINCE, ARG_UNTIL, ARG_COMM, ARG_CONTAINER };
+	enum { ARG_RING = 0x100, ARG_LAST, ARG_SINCE, ARG_UNTIL, ARG_COMM, ARG_CONTAINER, ARG_DIFF };
 	static const struct option options[] = {
 		{ "ring", required_argument, NULL, ARG_RING },
 		{ "last", required_argument, NULL, ARG_LAST },
 		{ "since", required_argument, NULL, ARG_SINCE },
 		{ "until", required_argument, NULL, ARG_UNTIL },
+		{ "diff", required_argument, NULL, ARG_DIFF },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "comm", required_argument, NULL, ARG_COMM },
 		{ "container", required_argument, NULL, ARG_CONTAINER },
@@ -142,6 +204,10 @@ static int export_parse_args(int argc, char **argv)
 					  "'@UNIXSECONDS' or '-10m'", optarg, c == ARG_SINCE ? "since" : "until");
 				return -EINVAL;
 			}
+			break;
+		case ARG_DIFF:
+			if (parse_diff(optarg) < 0)
+				return -EINVAL;
 			break;
 		case 'p':
 			if (parse_uint(optarg, 1, INT32_MAX, &pid) < 0) {
@@ -187,6 +253,10 @@ static int export_parse_args(int argc, char **argv)
 		log_error("unexpected argument '%s' (see 'hearth export --help')", argv[optind]);
 		return -EINVAL;
 	}
+	if (arg_diff && (arg_last_ns || arg_since_ns || arg_until_ns)) {
+		log_error("--diff gives both windows itself: drop --last, --since and --until");
+		return -EINVAL;
+	}
 	if (arg_last_ns && (arg_since_ns || arg_until_ns)) {
 		log_error("give either --last or --since/--until, not both");
 		return -EINVAL;
@@ -196,8 +266,17 @@ static int export_parse_args(int argc, char **argv)
 		return -EINVAL;
 	}
 	if (!arg_nr_outputs)
-		arg_outputs[arg_nr_outputs++].path = "flame.svg";
-	return outputs_resolve(arg_outputs, arg_nr_outputs, arg_format);
+		arg_outputs[arg_nr_outputs++].path = arg_diff ? "diff.svg" : "flame.svg";
+	if (outputs_resolve(arg_outputs, arg_nr_outputs, arg_format) < 0)
+		return -EINVAL;
+	for (size_t i = 0; arg_diff && i < arg_nr_outputs; i++)
+		if (!arg_outputs[i].format->diff) {
+			log_error("--diff writes svg or folded, not %s: export the two windows separately and "
+				  "compare them with 'go tool pprof -diff_base base.pb.gz new.pb.gz'",
+				  arg_outputs[i].format->name);
+			return -EINVAL;
+		}
+	return 0;
 }
 
 static void describe(char *buf, size_t size, const struct ring_query *q)
@@ -212,14 +291,75 @@ static void describe(char *buf, size_t size, const struct ring_query *q)
 		snprintf(buf + n, size - n, ", container %s", q->container);
 }
 
+/*
+ * Read window @w of the ring, with the -p, --comm and --container filters, into a new
+ * profile. Prints the one-line error.
+ */
+static int export_read(struct ring_reader *ring, const struct window *w, struct profile **ret,
+		       struct ring_read_stats *ret_st)
+{
+	_cleanup_(profile__freep) struct profile *p = NULL;
+	struct ring_query q = { .since_ns = w->since_ns, .until_ns = w->until_ns, .pid = arg_pid, .comm = arg_comm,
+				.container = arg_container };
+	char target[512];
+	int r;
+
+	if ((r = profile__new(&p)) < 0) {
+		log_error("out of memory");
+		return r;
+	}
+	r = ring_reader__read(ring, &q, p, ret_st);
+	if (r < 0) {
+		if (r == -EBADMSG)
+			log_error("cannot read ring %s: it is damaged", arg_ring);
+		else if (r == -E2BIG)
+			log_error("cannot read ring %s: the window holds more than a profile can (narrow it)", arg_ring);
+		else
+			log_error("cannot read ring %s: %s", arg_ring, strerror(-r));
+		return r;
+	}
+	describe(target, sizeof(target), &q);
+	if ((r = profile__set_target(p, target)) < 0) {
+		log_error("out of memory");
+		return r;
+	}
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+/* The warnings about one window read: @name is "BASE" or "NEW" with --diff, else NULL. */
+static void export_warn(const char *name, const struct ring_read_stats *st)
+{
+	if (st->samples == 0 && !name)
+		log_warn("no samples in the ring for this window and filter (%" PRIu64 " slots in range)", st->slots);
+	else if (st->samples == 0 && !strcmp(name, "BASE"))
+		log_warn("no samples in the BASE window for this filter (%" PRIu64 " slots in range): "
+			 "every frame of NEW shows as new", st->slots);
+	else if (st->samples == 0)
+		log_warn("no samples in the NEW window for this filter (%" PRIu64 " slots in range): "
+			 "the graph is empty; folded output lists what BASE had", st->slots);
+	if (st->unresolved || st->overrun)
+		log_warn("%s%s%" PRIu64 " samples of the oldest slots could not be named (their stacks were "
+			 "overwritten), %" PRIu64 " records overwritten while reading", name ? name : "",
+			 name ? ": " : "", st->unresolved, st->overrun);
+}
+
+/* The summary line of one window read. */
+static void export_summary(const char *name, const struct ring_read_stats *st, struct profile *p)
+{
+	fprintf(stderr, "hearth: %s%s%" PRIu64 " samples from %" PRIu64 " slots over %.1f s, %" PRIu64
+			" lost by the sampler, %" PRIu64 " epochs\n", name ? name : "", name ? ": " : "",
+		st->samples, st->slots, st->last_ns > st->first_ns ? (st->last_ns - st->first_ns) / 1e9 : 0.0,
+		profile__info(p)->lost_samples, st->epochs);
+}
+
 int verb_export(int argc, char **argv)
 {
 	_cleanup_(ring_reader__freep) struct ring_reader *ring = NULL;
-	_cleanup_(profile__freep) struct profile *p = NULL;
+	_cleanup_(profile__freep) struct profile *p = NULL, *base = NULL;
 	struct export_options eo = { .program_version = HEARTH_VERSION };
-	struct ring_query q = {};
-	struct ring_read_stats st;
-	char target[512];
+	struct ring_read_stats st, base_st;
+	struct window w = {};
 	int r, ret = EXIT_FAILURE_RUN;
 
 	r = export_parse_args(argc, argv);
@@ -247,28 +387,17 @@ int verb_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	q.since_ns = arg_last_ns ? time_realtime_ns() - arg_last_ns : arg_since_ns;
-	q.until_ns = arg_until_ns;
-	q.pid = arg_pid;
-	q.comm = arg_comm;
-	q.container = arg_container;
-	if ((r = profile__new(&p)) < 0) {
-		log_error("out of memory");
-		goto out;
+	if (arg_diff) {
+		if (export_read(ring, &arg_windows[DIFF_BASE], &base, &base_st) < 0)
+			goto out;
+		w = arg_windows[DIFF_NEW];
+	} else {
+		w.since_ns = arg_last_ns ? time_realtime_ns() - arg_last_ns : arg_since_ns;
+		w.until_ns = arg_until_ns;
 	}
-	r = ring_reader__read(ring, &q, p, &st);
-	if (r < 0) {
-		if (r == -EBADMSG)
-			log_error("cannot read ring %s: it is damaged", arg_ring);
-		else if (r == -E2BIG)
-			log_error("cannot read ring %s: the window holds more than a profile can (narrow it)", arg_ring);
-		else
-			log_error("cannot read ring %s: %s", arg_ring, strerror(-r));
+	if (export_read(ring, &w, &p, &st) < 0)
 		goto out;
-	}
-	describe(target, sizeof(target), &q);
-	if (profile__set_target(p, target) < 0)
-		goto out;
+	eo.base = base;
 	for (size_t i = 0; i < arg_nr_outputs; i++) {
 		r = output_write(&arg_outputs[i], p, &eo);
 		if (r < 0) {
@@ -276,20 +405,17 @@ int verb_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (st.samples == 0)
-		log_warn("no samples in the ring for this window and filter (%" PRIu64 " slots in range)", st.slots);
-	if (st.unresolved || st.overrun)
-		log_warn("%" PRIu64 " samples of the oldest slots could not be named (their stacks were "
-			 "overwritten), %" PRIu64 " records overwritten while reading", st.unresolved, st.overrun);
+	if (base)
+		export_warn("BASE", &base_st);
+	export_warn(base ? "NEW" : NULL, &st);
 	if (isatty(STDERR_FILENO) || arg_verbose) {
-		fprintf(stderr, "hearth: %" PRIu64 " samples from %" PRIu64 " slots over %.1f s, %" PRIu64
-				" lost by the sampler, %" PRIu64 " epochs\n",
-			st.samples, st.slots, st.last_ns > st.first_ns ? (st.last_ns - st.first_ns) / 1e9 : 0.0,
-			profile__info(p)->lost_samples, st.epochs);
+		if (base)
+			export_summary("BASE", &base_st, base);
+		export_summary(base ? "NEW" : NULL, &st, p);
 		for (size_t i = 0; i < arg_nr_outputs; i++)
-			fprintf(stderr, "hearth: wrote %s (%s)\n",
+			fprintf(stderr, "hearth: wrote %s (%s%s)\n",
 				strcmp(arg_outputs[i].path, "-") ? arg_outputs[i].path : "standard output",
-				arg_outputs[i].format->name);
+				base ? "differential " : "", arg_outputs[i].format->name);
 	}
 	ret = EXIT_OK;
 out:

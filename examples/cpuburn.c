@@ -8,11 +8,14 @@
  *   main -> run -> path_b -> middle_b -> burn_b
  *   main -> run -> burn_c
  *
- * Usage: cpuburn [SECONDS] [--threads N]   (default 5 s; N more threads run the
- * same loop under worker_main -> run). Work is counted in calibrated loop
- * iterations, not clock reads, so shares hold on a busy machine too.
+ * Usage: cpuburn [SECONDS] [--threads N] [--shift AFTER]   (default 5 s; N more
+ * threads run the same loop under worker_main -> run; AFTER seconds into the
+ * run, burn_a and burn_c swap shares, to 20% and 50%, for tests of
+ * differential profiles). Work is counted in calibrated loop iterations, not
+ * clock reads, so shares hold on a busy machine too.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,8 @@ static uint64_t iters_per_ms;
 static __thread uint64_t unit_iters;
 static __thread uint64_t rng = 88172645463325252ull;
 static double run_seconds = 5.0;
+static double shift_seconds; /* 0: no shift */
+static double start_wall;
 static volatile uint64_t sink;
 
 static NOINLINE void checkpoint(uint64_t x)
@@ -121,24 +126,23 @@ static double now_wall(void)
 
 NOINLINE void run(void)
 {
-	double end = now_wall() + run_seconds;
+	double end = now_wall() + run_seconds, now;
 
-	while (now_wall() < end) {
+	while ((now = now_wall()) < end) {
+		bool shifted = shift_seconds > 0 && now >= start_wall + shift_seconds;
+
 		for (int i = 0; i < 64; i++) {
 			uint64_t r = next_random();
+			unsigned int k = (r >> 32) % 10;
 
 			unit_iters = iters_per_ms * (50 + r % 301) / 1000;
-			switch ((r >> 32) % 10) {
-			case 0 ... 4:
-				path_a();
-				break;
-			case 5 ... 7:
+			/* 5:3:2 for a:b:c; after the shift a and c trade places, 2:3:5. */
+			if (k >= 5 && k < 8)
 				path_b();
-				break;
-			default:
+			else if ((k < 5) != shifted)
+				path_a();
+			else
 				burn_c(1);
-				break;
-			}
 		}
 	}
 	NO_TAIL();
@@ -190,15 +194,22 @@ int main(int argc, char **argv)
 				fprintf(stderr, "cpuburn: --threads takes 0 to 64\n");
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--shift") && i + 1 < argc) {
+			shift_seconds = strtod(argv[++i], &end);
+			if (*end || shift_seconds <= 0) {
+				fprintf(stderr, "cpuburn: --shift takes a positive number of seconds\n");
+				return 2;
+			}
 		} else {
 			run_seconds = strtod(argv[i], &end);
 			if (*end || run_seconds <= 0) {
-				fprintf(stderr, "usage: cpuburn [SECONDS] [--threads N]\n");
+				fprintf(stderr, "usage: cpuburn [SECONDS] [--threads N] [--shift AFTER]\n");
 				return 2;
 			}
 		}
 	}
 	calibrate();
+	start_wall = now_wall();
 	for (long i = 0; i < nr_threads; i++)
 		if (pthread_create(&threads[i], NULL, worker_main, (void *)(i + 1)) != 0) {
 			fprintf(stderr, "cpuburn: cannot start a thread\n");

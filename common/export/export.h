@@ -14,12 +14,19 @@
 struct export_options {
 	bool per_thread; /* speedscope: one profile per thread instead of per process */
 	const char *program_version; /* written where a format names its producer */
+	/*
+	 * A differential export: the profile written is compared with this one
+	 * (both normalised by their totals). Only exporters with .diff take it;
+	 * the others fail with -EOPNOTSUPP. NULL for a plain export.
+	 */
+	const struct profile *base;
 };
 
 struct exporter {
 	const char *name;        /* as given to -f */
 	const char *description; /* one line for --help */
 	const char *const *extensions; /* NULL-terminated, with the dot: ".svg" */
+	bool diff; /* writes a differential profile when export_options.base is set */
 	/* Write the whole profile to @out. Returns 0 or -errno; never prints. */
 	int (*write)(const struct profile *p, const struct export_options *o, FILE *out);
 };

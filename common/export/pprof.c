@@ -495,6 +495,9 @@ static int pprof_write(const struct profile *p, const struct export_options *o, 
 	size_t len;
 	int r;
 
+	/* pprof compares two files itself: go tool pprof -diff_base. */
+	if (o && o->base)
+		return -EOPNOTSUPP;
 	r = pprof_writer__new(p, &w);
 	if (r < 0)
 		return r;

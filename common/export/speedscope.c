@@ -302,6 +302,8 @@ static int speedscope_write(const struct profile *p, const struct export_options
 	size_t nr_profiles = 0;
 	int64_t r;
 
+	if (o && o->base)
+		return -EOPNOTSUPP;
 	if ((r = intern__new(0, &w.frames)) < 0 || (r = intern__new(0, &w.stacks)) < 0)
 		return (int)r;
 	w.frame_index = malloc((w.nr_profile_frames ? w.nr_profile_frames : 1) * sizeof(uint32_t));

@@ -12,6 +12,14 @@
  * (or about SVG_MAX_BYTES), only the widest are. The children of a frame that
  * are not drawn become one "[N narrow frames]" block after their drawn
  * siblings, if that block is wide enough.
+ *
+ * With a base profile (export_options.base) the graph is differential, as
+ * flamegraph.pl draws difffolded.pl's output: the tree and the widths are the
+ * profile's, and each frame is coloured by how its share of all samples
+ * changed since the base, red for more and blue for less. Call paths only the
+ * base has cannot be drawn with a width; the subtitle says how much of the
+ * base they hold and names the largest, and each frame's tooltip how much of
+ * it sat in callees that are gone.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,9 +45,12 @@
 #define SVG_MAX_ELEMENTS 25000
 #define SVG_MAX_BYTES (6u << 20)
 #define SVG_LABEL_MAX 512
+/* A differential graph draws changes of this many points or more at full colour. */
+#define SVG_DIFF_MIN_SCALE 5.0
 
 struct svg_node {
 	uint64_t count;
+	uint64_t base;      /* samples of the base profile here, in a differential graph */
 	uint32_t label;     /* id in svg_writer.labels */
 	uint32_t parent;
 	uint32_t first_kid; /* index into svg_writer.kids */
@@ -63,6 +74,12 @@ struct svg_writer {
 	uint32_t *kids;         /* children of each node, sorted, at first_kid */
 	uint32_t *frame_labels; /* frame id -> label id, UINT32_MAX until first seen */
 	uint64_t total;
+	/* A differential graph: widths from p, colours from the change since base. */
+	const struct profile *base;
+	uint64_t base_total;
+	uint64_t base_gone;     /* base samples in call paths p does not have */
+	uint32_t gone_largest;  /* node heading the largest such path, 0 if none */
+	double diff_scale;      /* change in share, in points, drawn at full colour */
 	double scale;           /* px per sample */
 	double min_count;       /* narrowest frame or block drawn, in samples */
 	unsigned int max_depth; /* deepest level drawn; the root is level 0 */
@@ -185,22 +202,25 @@ static void svg_color(unsigned int kind, const char *name, unsigned int rgb[3])
 	}
 }
 
-/* The label id of frame @frame (kind byte + label text), interned on first sight. */
-static int64_t svg_label(struct svg_writer *w, uint32_t frame)
+/*
+ * The label id of frame @frame of @p (kind byte + label text), interned on
+ * first sight; @cache maps @p's frame ids to label ids.
+ */
+static int64_t svg_label(struct svg_writer *w, const struct profile *p, uint32_t *cache, uint32_t frame)
 {
-	const struct profile_frame *f = profile__frame(w->p, frame);
+	const struct profile_frame *f = profile__frame(p, frame);
 	char key[1 + SVG_LABEL_MAX];
 	int64_t id;
 
 	if (!f)
 		return -EINVAL;
-	if (w->frame_labels[frame] != UINT32_MAX)
-		return w->frame_labels[frame];
+	if (cache[frame] != UINT32_MAX)
+		return cache[frame];
 	key[0] = (char)(f->kind < _PROFILE_FRAME_KIND_MAX ? f->kind : PROFILE_FRAME_SPECIAL);
-	profile__frame_label(w->p, f, key + 1, sizeof(key) - 1);
+	profile__frame_label(p, f, key + 1, sizeof(key) - 1);
 	id = intern__add(w->labels, key, 1 + strlen(key + 1), NULL);
 	if (id >= 0)
-		w->frame_labels[frame] = (uint32_t)id;
+		cache[frame] = (uint32_t)id;
 	return id;
 }
 
@@ -230,33 +250,29 @@ static int64_t svg_child(struct svg_writer *w, uint32_t parent, uint32_t label)
 	return id + 1;
 }
 
-/* Merge the stacks of all samples into the tree, root first. */
-static int svg_build(struct svg_writer *w)
+/*
+ * Merge the stacks of all samples of @p into the tree, root first, counting
+ * them in each node's count, or its base count with @base. @cache is
+ * @p's frame id -> label id map.
+ */
+static int svg_merge(struct svg_writer *w, const struct profile *p, uint32_t *cache, bool base)
 {
-	size_t nr_frames = profile__nr_frames(w->p), nr = profile__nr_samples(w->p);
+	size_t nr = profile__nr_samples(p);
 
-	w->frame_labels = malloc((nr_frames ? nr_frames : 1) * sizeof(*w->frame_labels));
-	w->cap_nodes = 256;
-	w->nodes = calloc(w->cap_nodes, sizeof(*w->nodes));
-	if (!w->frame_labels || !w->nodes)
-		return -ENOMEM;
-	memset(w->frame_labels, 0xff, (nr_frames ? nr_frames : 1) * sizeof(*w->frame_labels));
-	w->nodes[0].parent = UINT32_MAX;
-	w->nr_nodes = 1;
 	for (size_t i = 0; i < nr; i++) {
-		const struct profile_sample *s = profile__sample(w->p, i);
+		const struct profile_sample *s = profile__sample(p, i);
 		const uint32_t *stack;
 		uint32_t node = 0;
 		size_t depth = 0;
 
 		if (!s->count)
 			continue;
-		stack = profile__stack(w->p, s->stack, &depth);
+		stack = profile__stack(p, s->stack, &depth);
 		if (!stack && depth)
 			return -EINVAL;
-		w->nodes[0].count += s->count;
+		*(base ? &w->nodes[0].base : &w->nodes[0].count) += s->count;
 		for (size_t d = depth; d-- > 0;) {
-			int64_t label = svg_label(w, stack[d]), id;
+			int64_t label = svg_label(w, p, cache, stack[d]), id;
 
 			if (label < 0)
 				return (int)label;
@@ -264,10 +280,47 @@ static int svg_build(struct svg_writer *w)
 			if (id < 0)
 				return (int)id;
 			node = (uint32_t)id;
-			w->nodes[node].count += s->count;
+			*(base ? &w->nodes[node].base : &w->nodes[node].count) += s->count;
 		}
 	}
+	return 0;
+}
+
+/* A frame id -> label id map for @p, all unseen. */
+static uint32_t *svg_label_cache(const struct profile *p)
+{
+	size_t n = profile__nr_frames(p) ? profile__nr_frames(p) : 1;
+	uint32_t *cache = malloc(n * sizeof(*cache));
+
+	if (cache)
+		memset(cache, 0xff, n * sizeof(*cache));
+	return cache;
+}
+
+/* The tree of the profile and, in a differential graph, of the base profile too. */
+static int svg_build(struct svg_writer *w)
+{
+	int r;
+
+	w->frame_labels = svg_label_cache(w->p);
+	w->cap_nodes = 256;
+	w->nodes = calloc(w->cap_nodes, sizeof(*w->nodes));
+	if (!w->frame_labels || !w->nodes)
+		return -ENOMEM;
+	w->nodes[0].parent = UINT32_MAX;
+	w->nr_nodes = 1;
+	if ((r = svg_merge(w, w->p, w->frame_labels, false)) < 0)
+		return r;
 	w->total = w->nodes[0].count;
+	if (w->base) {
+		_cleanup_free_ uint32_t *cache = svg_label_cache(w->base);
+
+		if (!cache)
+			return -ENOMEM;
+		if ((r = svg_merge(w, w->base, cache, true)) < 0)
+			return r;
+		w->base_total = w->nodes[0].base;
+	}
 	return 0;
 }
 
@@ -309,9 +362,73 @@ static int svg_link(struct svg_writer *w)
 	return 0;
 }
 
-/* One frame: a group with the tooltip, the box and the label when it fits. */
+/* @n as a percentage of @total; 0 of nothing. */
+static double svg_percent(uint64_t n, uint64_t total)
+{
+	return total ? 100.0 * (double)n / (double)total : 0.0;
+}
+
+/* The change of a frame's share from the base profile to this one, in percentage points. */
+static double svg_delta(const struct svg_writer *w, uint64_t count, uint64_t base)
+{
+	return svg_percent(count, w->total) - svg_percent(base, w->base_total);
+}
+
+/* A change in points with its sign and two decimals ("+6.50", "-0.25", "0.00"). */
+static void svg_signed(FILE *out, double v)
+{
+	double a = v < 0 ? -v : v;
+
+	if (a >= 0.005)
+		fputc(v < 0 ? '-' : '+', out);
+	svg_fixed(out, a);
+}
+
+/*
+ * The fill of a frame in a differential graph: red where its share grew, blue
+ * where it shrank, from near white for no change to full colour at
+ * diff_scale points.
+ */
+static void svg_diff_color(const struct svg_writer *w, double delta, unsigned int rgb[3])
+{
+	double v = (delta < 0 ? -delta : delta) / w->diff_scale;
+	unsigned int fade = 250 - (unsigned int)(205 * (v < 1 ? v : 1) + 0.5);
+
+	rgb[0] = delta < 0 ? fade : 250;
+	rgb[1] = fade;
+	rgb[2] = delta < 0 ? 250 : fade;
+}
+
+/*
+ * The tooltip of a frame in a differential graph: both shares, the change and
+ * the samples; @gone is what the base had in callees this profile lacks.
+ */
+static void svg_diff_title(struct svg_writer *w, const char *name, uint64_t count, uint64_t base,
+			   uint64_t gone)
+{
+	FILE *out = w->out;
+
+	svg_escape(out, name, SIZE_MAX);
+	fputs(": ", out);
+	svg_fixed(out, svg_percent(base, w->base_total));
+	fputs("% -> ", out);
+	svg_fixed(out, svg_percent(count, w->total));
+	fputs("% (", out);
+	svg_signed(out, svg_delta(w, count, base));
+	fprintf(out, " points; %llu -> %llu samples)", (unsigned long long)base, (unsigned long long)count);
+	if (gone) {
+		fputs("; callees only in BASE: ", out);
+		svg_fixed(out, svg_percent(gone, w->base_total));
+		fputs("% of BASE", out);
+	}
+}
+
+/*
+ * One frame: a group with the tooltip, the box and the label when it fits.
+ * @base and @gone count only in a differential graph (see svg_diff_title()).
+ */
 static void svg_frame(struct svg_writer *w, const char *name, unsigned int kind, unsigned int depth,
-		      uint64_t start, uint64_t count)
+		      uint64_t start, uint64_t count, uint64_t base, uint64_t gone)
 {
 	double x = SVG_XPAD + (double)start * w->scale, width = (double)count * w->scale;
 	double room = (width - 6) / SVG_CHAR_WIDTH;
@@ -324,16 +441,26 @@ static void svg_frame(struct svg_writer *w, const char *name, unsigned int kind,
 		return;
 	}
 	y = SVG_TOP + (w->max_depth - depth) * SVG_FRAME_HEIGHT;
-	svg_color(kind, name, rgb);
+	if (w->base)
+		svg_diff_color(w, svg_delta(w, count, base), rgb);
+	else
+		svg_color(kind, name, rgb);
 	fputs("<g class=\"frame\" data-name=\"", out);
 	svg_escape(out, name, SIZE_MAX);
-	fprintf(out, "\" data-kind=\"%s\" data-samples=\"%llu\" data-x=\"%llu\" data-depth=\"%u\"><title>",
+	fprintf(out, "\" data-kind=\"%s\" data-samples=\"%llu\" data-x=\"%llu\" data-depth=\"%u\"",
 		profile_frame_kind_to_string(kind), (unsigned long long)count,
 		(unsigned long long)start, depth);
-	svg_escape(out, name, SIZE_MAX);
-	fprintf(out, " (%llu sample%s, ", (unsigned long long)count, count == 1 ? "" : "s");
-	svg_fixed(out, 100.0 * (double)count / (double)w->total);
-	fputs("%)</title><rect x=\"", out);
+	if (w->base) {
+		fprintf(out, " data-base=\"%llu\"><title>", (unsigned long long)base);
+		svg_diff_title(w, name, count, base, gone);
+	} else {
+		fputs("><title>", out);
+		svg_escape(out, name, SIZE_MAX);
+		fprintf(out, " (%llu sample%s, ", (unsigned long long)count, count == 1 ? "" : "s");
+		svg_fixed(out, 100.0 * (double)count / (double)w->total);
+		fputs("%)", out);
+	}
+	fputs("</title><rect x=\"", out);
 	svg_fixed(out, x);
 	fprintf(out, "\" y=\"%u\" width=\"", y);
 	svg_fixed(out, width);
@@ -357,22 +484,29 @@ static void svg_frame(struct svg_writer *w, const char *name, unsigned int kind,
 static void svg_walk(struct svg_writer *w, uint32_t id, unsigned int depth, uint64_t start)
 {
 	const struct svg_node *n = &w->nodes[id];
-	uint64_t x = start, narrow = 0;
+	uint64_t x = start, narrow = 0, narrow_base = 0, gone = 0;
 	uint32_t nr_narrow = 0;
 
+	/* Children only the base profile has are not drawn; the tooltip counts them. */
+	for (uint32_t i = 0; i < n->nr_kids; i++)
+		if (!w->nodes[w->kids[n->first_kid + i]].count)
+			gone += w->nodes[w->kids[n->first_kid + i]].base;
 	if (id == 0) {
-		svg_frame(w, "all", PROFILE_FRAME_SPECIAL, depth, start, n->count);
+		svg_frame(w, "all", PROFILE_FRAME_SPECIAL, depth, start, n->count, n->base, gone);
 	} else {
 		const char *key = intern__get(w->labels, n->label, NULL);
 
-		svg_frame(w, key + 1, (unsigned char)key[0], depth, start, n->count);
+		svg_frame(w, key + 1, (unsigned char)key[0], depth, start, n->count, n->base, gone);
 	}
 	for (uint32_t i = 0; i < n->nr_kids; i++) {
 		uint32_t kid = w->kids[n->first_kid + i];
 		uint64_t count = w->nodes[kid].count;
 
+		if (!count)
+			continue;
 		if (!w->nodes[kid].drawn) {
 			narrow += count;
+			narrow_base += w->nodes[kid].base;
 			nr_narrow++;
 			continue;
 		}
@@ -383,7 +517,7 @@ static void svg_walk(struct svg_writer *w, uint32_t id, unsigned int depth, uint
 		char name[64];
 
 		snprintf(name, sizeof(name), "[%u narrow frames]", nr_narrow);
-		svg_frame(w, name, PROFILE_FRAME_SPECIAL, depth + 1, x, narrow);
+		svg_frame(w, name, PROFILE_FRAME_SPECIAL, depth + 1, x, narrow, narrow_base, 0);
 	}
 }
 
@@ -394,7 +528,7 @@ static void svg_cost(const struct svg_writer *w, uint32_t id, size_t *elements, 
 
 	intern__get(w->labels, w->nodes[id].label, &len);
 	*elements = 1 + kids;
-	*bytes = 280 + 3 * len + 320 * kids;
+	*bytes = 280 + 3 * len + 320 * kids + (w->base ? 160 + 3 * len : 0);
 }
 
 /* Wider first; among equals, the older node, so a parent always comes before its child. */
@@ -407,6 +541,39 @@ static int svg_width_cmp(const void *a, const void *b, void *data)
 	if (cx != cy)
 		return cx > cy ? -1 : 1;
 	return x < y ? -1 : x > y;
+}
+
+/*
+ * The change drawn at full colour: the largest of any drawn frame, but at
+ * least SVG_DIFF_MIN_SCALE points, so noise between two alike windows stays pale.
+ */
+static void svg_diff_fit(struct svg_writer *w)
+{
+	w->diff_scale = SVG_DIFF_MIN_SCALE;
+	for (size_t i = 0; i < w->nr_nodes; i++) {
+		double d = svg_delta(w, w->nodes[i].count, w->nodes[i].base);
+
+		if (w->nodes[i].drawn && (d < 0 ? -d : d) > w->diff_scale)
+			w->diff_scale = d < 0 ? -d : d;
+	}
+}
+
+/*
+ * What of the base profile a differential graph cannot draw: the samples
+ * under nodes the profile does not have (heads of call paths only the base
+ * has), and the largest such node.
+ */
+static void svg_diff_gone(struct svg_writer *w)
+{
+	for (size_t i = 1; i < w->nr_nodes; i++) {
+		const struct svg_node *n = &w->nodes[i];
+
+		if (n->count || !n->base || (n->parent && !w->nodes[n->parent].count))
+			continue;
+		w->base_gone += n->base;
+		if (!w->gone_largest || n->base > w->nodes[w->gone_largest].base)
+			w->gone_largest = (uint32_t)i;
+	}
 }
 
 /*
@@ -443,6 +610,8 @@ static int svg_fit(struct svg_writer *w)
 		bytes += b;
 		w->nodes[order[i]].drawn = true;
 	}
+	if (w->base)
+		svg_diff_fit(w);
 	w->max_depth = 0;
 	svg_walk(w, 0, 0, 0);
 	return 0;
@@ -603,6 +772,69 @@ static const char svg_script[] =
 	"})();\n"
 	"]]></script>\n";
 
+/* "NAME: N samples, S s from DATE UTC": one window of a differential graph. */
+static void svg_window(FILE *out, const char *name, const struct profile_info *info, uint64_t total)
+{
+	fprintf(out, "%s: %llu sample%s", name, (unsigned long long)total, total == 1 ? "" : "s");
+	if (info->duration_ns) {
+		fputs(", ", out);
+		svg_fixed(out, (double)info->duration_ns / 1e9);
+		fputs(" s", out);
+	}
+	if (info->time_ns) {
+		time_t t = (time_t)(info->time_ns / 1000000000ull);
+		struct tm tm;
+		char date[32];
+
+		if (gmtime_r(&t, &tm) && strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm))
+			fprintf(out, " from %s UTC", date);
+	}
+}
+
+/*
+ * The subtitle of a differential graph: both windows, and how much of the
+ * base the picture cannot show because the profile lacks those call paths.
+ */
+static void svg_diff_subtitle(struct svg_writer *w)
+{
+	FILE *out = w->out;
+
+	svg_window(out, "BASE", profile__info_const(w->base), w->base_total);
+	fputs("; ", out);
+	svg_window(out, "NEW", profile__info_const(w->p), w->total);
+	if (w->base_gone) {
+		const char *key = intern__get(w->labels, w->nodes[w->gone_largest].label, NULL);
+
+		fputs("; ", out);
+		svg_fixed(out, svg_percent(w->base_gone, w->base_total));
+		fputs("% of BASE in call paths absent from NEW (largest: ", out);
+		svg_escape_cut(out, key + 1, 30);
+		fputs(", ", out);
+		svg_fixed(out, svg_percent(w->nodes[w->gone_largest].base, w->base_total));
+		fputs("%)", out);
+	}
+}
+
+/*
+ * In a differential graph the details line shows the frame's tooltip (both
+ * shares and the change) instead of its samples: a second listener, run
+ * after the one above, so the plain graph's script stays as it is.
+ */
+static const char svg_diff_script[] =
+	"<script type=\"text/ecmascript\"><![CDATA[\n"
+	"(function () {\n"
+	"'use strict';\n"
+	"var me = document.currentScript;\n"
+	"var svg = (me && me.ownerSVGElement) || document.documentElement;\n"
+	"var details = svg.querySelector('.hearth-details');\n"
+	"svg.addEventListener('mouseover', function (e) {\n"
+	"  var g = e.target && e.target.closest ? e.target.closest('g.frame') : null;\n"
+	"  var t = g && svg.contains(g) ? g.querySelector('title') : null;\n"
+	"  if (t && details) details.textContent = t.textContent;\n"
+	"});\n"
+	"})();\n"
+	"]]></script>\n";
+
 /* Title and subtitle: what was profiled, for how long, how often, how many samples. */
 static void svg_header(struct svg_writer *w, unsigned int height)
 {
@@ -621,14 +853,19 @@ static void svg_header(struct svg_writer *w, unsigned int height)
 	fprintf(out, "\" font-family=\"monospace\" font-size=\"%u\">\n", SVG_FONT_SIZE);
 	fputs(svg_style, out);
 	fprintf(out, "<rect width=\"%u\" height=\"%u\" fill=\"#f8f8f4\"/>\n", SVG_WIDTH, height);
-	fprintf(out, "<text class=\"title\" x=\"%u\" y=\"24\" text-anchor=\"middle\">Flame graph",
-		SVG_WIDTH / 2);
+	fprintf(out, "<text class=\"title\" x=\"%u\" y=\"24\" text-anchor=\"middle\">%s",
+		SVG_WIDTH / 2, w->base ? "Differential flame graph" : "Flame graph");
 	if (target) {
 		fputs(": ", out);
 		svg_escape_cut(out, target, 100);
 	}
 	fprintf(out, "</text>\n<text class=\"subtitle\" x=\"%u\" y=\"44\" text-anchor=\"middle\">",
 		SVG_WIDTH / 2);
+	if (w->base) {
+		svg_diff_subtitle(w);
+		fputs("</text>\n", out);
+		return;
+	}
 	if (target) {
 		fputs("Profiled ", out);
 		svg_escape_cut(out, target, 60);
@@ -655,6 +892,28 @@ static void svg_header(struct svg_writer *w, unsigned int height)
 	fputs("</text>\n", out);
 }
 
+/* The legend of a differential graph, from @x: what the colours and widths mean. */
+static void svg_diff_legend(struct svg_writer *w, unsigned int x)
+{
+	static const struct {
+		double sign;
+		const char *name;
+	} legend[] = { { 1, "grew" }, { -1, "shrank" }, { 0, "same" } };
+	FILE *out = w->out;
+	unsigned int rgb[3];
+
+	for (size_t i = 0; i < ARRAY_SIZE(legend); i++) {
+		svg_diff_color(w, legend[i].sign * w->diff_scale, rgb);
+		fprintf(out, "<rect x=\"%u\" y=\"56\" width=\"12\" height=\"12\" fill=\"rgb(%u,%u,%u)\" "
+			"stroke=\"#999\" stroke-width=\"0.5\"/><text x=\"%u\" y=\"66\">%s</text>", x, rgb[0],
+			rgb[1], rgb[2], x + 16, legend[i].name);
+		x += 16 + (unsigned int)(strlen(legend[i].name) * SVG_CHAR_WIDTH) + 20;
+	}
+	fprintf(out, "<text x=\"%u\" y=\"66\">share of all samples; full colour at ", x);
+	svg_fixed(out, w->diff_scale);
+	fputs(" points; widths from NEW</text></g>\n", out);
+}
+
 /* The controls, the legend of frame kinds and the two status lines. */
 static void svg_controls(struct svg_writer *w, unsigned int height)
 {
@@ -677,6 +936,10 @@ static void svg_controls(struct svg_writer *w, unsigned int height)
 		"<text class=\"hearth-details\" x=\"%u\" y=\"%u\"> </text>\n<g class=\"hearth-legend\">",
 		SVG_XPAD, SVG_WIDTH - SVG_XPAD, SVG_WIDTH - SVG_XPAD, height - 10, SVG_XPAD,
 		height - 10);
+	if (w->base) {
+		svg_diff_legend(w, x);
+		return;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(legend); i++) {
 		svg_color(legend[i].kind, "", rgb);
 		fprintf(out, "<rect x=\"%u\" y=\"56\" width=\"12\" height=\"12\" fill=\"rgb(%u,%u,%u)\"/>"
@@ -693,15 +956,17 @@ static int svg_write(const struct profile *p, const struct export_options *o, FI
 	unsigned int height;
 	int r;
 
-	(void)o;
+	w.base = o ? o->base : NULL;
 	if ((r = intern__new(0, &w.labels)) < 0 || (r = intern__new(0, &w.keys)) < 0 ||
 	    (r = svg_build(&w)) < 0)
 		goto out;
+	if (w.base)
+		svg_diff_gone(&w);
 	if (!w.total) {
 		height = 140;
 		svg_header(&w, height);
 		fprintf(out, "<text x=\"%u\" y=\"96\" text-anchor=\"middle\" font-size=\"16\">"
-			"no samples</text>\n</svg>\n", SVG_WIDTH / 2);
+			"no samples%s</text>\n</svg>\n", SVG_WIDTH / 2, w.base ? " in NEW" : "");
 		r = ferror(out) ? -EIO : 0;
 		goto out;
 	}
@@ -717,6 +982,8 @@ static int svg_write(const struct profile *p, const struct export_options *o, FI
 	svg_walk(&w, 0, 0, 0);
 	fputs("</g>\n", out);
 	fputs(svg_script, out);
+	if (w.base)
+		fputs(svg_diff_script, out);
 	fputs("</svg>\n", out);
 	r = ferror(out) ? -EIO : 0;
 out:
@@ -734,5 +1001,6 @@ const struct exporter exporter_svg = {
 	.name = "svg",
 	.description = "interactive flame graph: click to zoom, search, hover for details",
 	.extensions = svg_extensions,
+	.diff = true,
 	.write = svg_write,
 };
