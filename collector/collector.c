@@ -17,7 +17,7 @@
 #include "sampler.h"
 #include "symcache.h"
 
-#define COLLECTOR_MAX_PROCESSES 65536
+#define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
 #define COLLECTOR_SYMCACHE_FILES 1024
 #define COLLECTOR_KERNEL_CACHE_MAX 262144
 
@@ -46,6 +46,7 @@ struct collector {
 };
 
 static int collector_record(void *ctx, const void *data, size_t size);
+static int collector_read_container(struct collector *c, size_t id, pid_t pid);
 
 int collector__new(const struct collector_options *o, struct collector **ret)
 {
@@ -62,14 +63,16 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	if (!c)
 		return -ENOMEM;
 	c->opts = *o;
+	if (!c->opts.max_processes)
+		c->opts.max_processes = COLLECTOR_DEFAULT_MAX_PROCESSES;
 	if ((r = profile__new(&c->profile)) < 0 ||
 	    (r = symcache__new(COLLECTOR_SYMCACHE_FILES, &c->symcache)) < 0 ||
-	    (r = intern__new(COLLECTOR_MAX_PROCESSES, &c->pids)) < 0)
+	    (r = intern__new(c->opts.max_processes, &c->pids)) < 0)
 		return r;
-	c->processes = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->processes));
-	c->pyprocs = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->pyprocs));
-	c->containers = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->containers));
-	c->ns_pids = calloc(COLLECTOR_MAX_PROCESSES, sizeof(*c->ns_pids));
+	c->processes = calloc(c->opts.max_processes, sizeof(*c->processes));
+	c->pyprocs = calloc(c->opts.max_processes, sizeof(*c->pyprocs));
+	c->containers = calloc(c->opts.max_processes, sizeof(*c->containers));
+	c->ns_pids = calloc(c->opts.max_processes, sizeof(*c->ns_pids));
 	if (!c->processes || !c->pyprocs || !c->containers || !c->ns_pids)
 		return -ENOMEM;
 	r = sampler__new(&so, collector_record, c, &c->sampler);
@@ -107,6 +110,42 @@ struct collector *collector__free(struct collector *c)
 struct profile *collector__profile(struct collector *c)
 {
 	return c->profile;
+}
+
+int collector__restart_profile(struct collector *c)
+{
+	struct profile *p;
+	const struct profile_info *old = profile__info_const(c->profile);
+	int r;
+
+	r = profile__new(&p);
+	if (r < 0)
+		return r;
+	*profile__info(p) = *old;
+	profile__info(p)->target = NULL;
+	if (old->target && (r = profile__set_target(p, old->target)) < 0) {
+		profile__free(p);
+		return r;
+	}
+	profile__free(c->profile);
+	c->profile = p;
+	c->kernel_cache = intern__free(c->kernel_cache);
+	c->kernel_frames = mfree(c->kernel_frames);
+	c->kernel_mapping = 0;
+	for (size_t i = 0; i < intern__count(c->pids); i++) {
+		const pid_t *pid = intern__get(c->pids, (uint32_t)i, NULL);
+
+		if (c->pyprocs[i] && (r = pyprocess__forget_profile(c->pyprocs[i])) < 0)
+			return r;
+		c->containers[i] = 0;
+		if (!c->processes[i])
+			continue;
+		process__forget_profile(c->processes[i]);
+		if ((r = collector_read_container(c, i, *pid)) < 0)
+			return r;
+	}
+	c->stats.profile_restarts++;
+	return 0;
 }
 
 int collector__fd(const struct collector *c)
@@ -613,9 +652,55 @@ static int collector_record(void *ctx, const void *data, size_t size)
 	}
 }
 
+/*
+ * The pid table has no deletion: once three quarters full, build it again
+ * with the processes still known (exited ones were freed at their exit), so
+ * a machine that runs millions of processes over weeks keeps naming frames.
+ * Ids only move down, so the arrays indexed by them move in place.
+ */
+static int collector_compact_pids(struct collector *c)
+{
+	struct intern *pids;
+	size_t n = intern__count(c->pids);
+	int r;
+
+	r = intern__new(c->opts.max_processes, &pids);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const pid_t *pid = intern__get(c->pids, (uint32_t)i, NULL);
+		int64_t id;
+
+		if (!c->processes[i] && !c->pyprocs[i])
+			continue;
+		id = intern__add(pids, pid, sizeof(*pid), NULL);
+		if (id < 0) {
+			intern__free(pids);
+			return (int)id;
+		}
+		if ((size_t)id == i)
+			continue;
+		c->processes[id] = TAKE_PTR(c->processes[i]);
+		c->pyprocs[id] = TAKE_PTR(c->pyprocs[i]);
+		c->containers[id] = c->containers[i];
+		c->ns_pids[id] = c->ns_pids[i];
+	}
+	intern__free(c->pids);
+	c->pids = pids;
+	c->stats.pid_compactions++;
+	return 0;
+}
+
 int collector__tick(struct collector *c)
 {
 	uint64_t now = time_now_ns();
+
+	if (intern__count(c->pids) >= c->opts.max_processes / 4 * 3) {
+		int r = collector_compact_pids(c);
+
+		if (r < 0)
+			return r;
+	}
 
 	/* v1 hierarchies have no cgroup id for BPF to match: their members are polled. */
 	if (now - c->v1_scan_ns >= 100000000ull) {

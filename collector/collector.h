@@ -24,6 +24,7 @@ struct collector_options {
 	bool follow_children; /* targets' new child processes become targets */
 	bool all_processes;   /* sample every process on the machine but this one */
 	size_t ring_bytes;    /* BPF ring buffer size, 0 = default */
+	size_t max_processes; /* processes known at once (0: 65536); exited ones make room */
 	bool python;          /* walk the Python stacks of CPython processes */
 	bool gil_only;        /* keep only samples whose thread holds the GIL */
 	struct pyprocess_options py;
@@ -60,6 +61,8 @@ struct collector_stats {
 	uint64_t py_incomplete;   /* Python frames left out: not started yet (3.11+) */
 	uint64_t gil_filtered;    /* samples left out because the thread did not hold the GIL */
 	uint64_t cgroup_joined;   /* processes that became targets by running in a watched cgroup */
+	uint64_t profile_restarts; /* times collector__restart_profile() started the profile over */
+	uint64_t pid_compactions;  /* times the table of pids seen was rebuilt with the live ones */
 };
 
 /* Load the BPF program. -EPERM without privileges, -ENOENT without BTF, or -errno. */
@@ -119,5 +122,14 @@ int collector__stats(struct collector *c, struct collector_stats *ret);
 
 /* The profile built so far; owned by the collector. */
 struct profile *collector__profile(struct collector *c);
+
+/*
+ * Start the profile over, empty, keeping its info (rate, period, target):
+ * how a continuous profiler bounds its dictionary of strings, frames and
+ * stacks. Every id of the old profile is forgotten, so the caller must
+ * start a new id space too (ring_writer__new_epoch()). The pointer from
+ * collector__profile() changes. Returns 0 or -errno.
+ */
+int collector__restart_profile(struct collector *c);
 
 #endif

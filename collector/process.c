@@ -57,6 +57,14 @@ static void process_drop_cache(struct process *p)
 	p->addr_frames = NULL;
 }
 
+void process__forget_profile(struct process *p)
+{
+	process_drop_cache(p);
+	if (p->maps && p->modules)
+		for (size_t i = 0; i < p->maps->nr; i++)
+			p->modules[i].mapping = 0;
+}
+
 static int process_load_maps(struct process *p)
 {
 	struct procmaps *maps = NULL;

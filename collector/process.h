@@ -40,6 +40,9 @@ int process__reset(struct process *p);
 int process__symbolize(struct process *p, struct symcache *c, struct profile *prof, uint64_t addr,
 		       uint32_t *ret_frame);
 
+/* The profile is starting over: forget every id of it this process holds. */
+void process__forget_profile(struct process *p);
+
 void process__stats(const struct process *p, struct process_stats *ret);
 
 #endif

@@ -74,6 +74,14 @@ struct pyprocess *pyprocess__free(struct pyprocess *p)
 	return NULL;
 }
 
+int pyprocess__forget_profile(struct pyprocess *p)
+{
+	if (!p->frame_keys)
+		return 0;
+	p->frame_keys = intern__free(p->frame_keys);
+	return intern__new(PYPROCESS_FRAME_CACHE, &p->frame_keys);
+}
+
 void pyprocess__reset(struct pyprocess *p)
 {
 	pyprocess_forget(p);

@@ -67,6 +67,9 @@ const struct pyinfo *pyprocess__info(const struct pyprocess *p);
  * (and no frame given) for a frame that has not started yet. Returns 0 or
  * -errno (the profile is full: -E2BIG).
  */
+/* The profile is starting over: forget the frame ids this process remembers. Returns 0 or -ENOMEM. */
+int pyprocess__forget_profile(struct pyprocess *p);
+
 int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hearth_pyframe *f,
 		     uint64_t time_ns, uint32_t *ret_frame, bool *ret_skip);
 
