@@ -45,6 +45,13 @@
 #define HEARTHD_MAX_RATE 1000
 #define HEARTHD_DEFAULT_SLOT_NS 1000000000ull
 #define HEARTHD_MAX_LINE 4096
+/*
+ * Strings, frames or stacks kept before the dictionary starts over (a new
+ * epoch in the ring). A stack costs about 200 bytes with its frames and
+ * index, so 131072 bounds the dictionary near 30 MiB; a busy 2-CPU machine
+ * needed a few thousand per hour (bench/daemon).
+ */
+#define HEARTHD_DEFAULT_MAX_DICTIONARY 131072
 
 static bool arg_all;
 static pid_t arg_pids[PARSE_MAX_PIDS];
@@ -61,6 +68,8 @@ static int arg_verbose;
 static char *arg_config;
 static const char *arg_control = HEARTH_CONTROL_DEFAULT_PATH;
 static gid_t arg_control_gid;
+static unsigned long arg_max_dictionary = HEARTHD_DEFAULT_MAX_DICTIONARY;
+static unsigned long arg_max_processes = 65536;
 
 static void help(void)
 {
@@ -80,6 +89,10 @@ static void help(void)
 	       "      --slot TIME         time aggregated per slot (default 1s; 100ms to 1m)\n"
 	       "      --no-kernel         leave kernel frames out\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
+	       "      --max-dictionary N  strings, frames or stacks kept in memory before they are\n"
+	       "                          dropped and defined anew (default %d; 100 to 4194304)\n"
+	       "      --max-processes N   processes known at once (default 65536; 64 to 4194304);\n"
+	       "                          those that exited make room\n"
 	       "      --control PATH      the control socket for hearth attach/detach/status\n"
 	       "                          (default %s)\n"
 	       "      --control-group GRP let this group use it too (default: root only)\n"
@@ -88,7 +101,8 @@ static void help(void)
 	       "  -v, --verbose           debug lines\n"
 	       "  -h, --help              this help\n"
 	       "      --version           the version\n",
-	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH, HEARTH_CONTROL_DEFAULT_PATH);
+	       HEARTHD_MAX_RATE, HEARTHD_DEFAULT_RATE, RING_DEFAULT_PATH, HEARTHD_DEFAULT_MAX_DICTIONARY,
+	       HEARTH_CONTROL_DEFAULT_PATH);
 }
 
 enum {
@@ -102,6 +116,8 @@ enum {
 	ARG_VERSION,
 	ARG_CONTROL,
 	ARG_CONTROL_GROUP,
+	ARG_MAX_DICTIONARY,
+	ARG_MAX_PROCESSES,
 };
 
 static const struct option options[] = {
@@ -117,6 +133,8 @@ static const struct option options[] = {
 	{ "config", required_argument, NULL, ARG_CONFIG },
 	{ "control", required_argument, NULL, ARG_CONTROL },
 	{ "control-group", required_argument, NULL, ARG_CONTROL_GROUP },
+	{ "max-dictionary", required_argument, NULL, ARG_MAX_DICTIONARY },
+	{ "max-processes", required_argument, NULL, ARG_MAX_PROCESSES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, ARG_VERSION },
@@ -180,6 +198,19 @@ static int apply(int opt, const char *value, const char *where)
 		return 0;
 	case ARG_NO_KERNEL:
 		arg_kernel = false;
+		return 0;
+	case ARG_MAX_PROCESSES:
+		if (parse_uint(value, 64, 4194304, &arg_max_processes) < 0) {
+			log_error("%sinvalid process count '%s': give a count from 64 to 4194304", where, value);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_MAX_DICTIONARY:
+		if (parse_uint(value, 100, PROFILE_MAX_STACKS, &arg_max_dictionary) < 0) {
+			log_error("%sinvalid dictionary size '%s': give a count from 100 to %u", where, value,
+				  PROFILE_MAX_STACKS);
+			return -EINVAL;
+		}
 		return 0;
 	case ARG_NO_PYTHON:
 		arg_python = false;
@@ -590,12 +621,23 @@ static int daemon_slot(struct daemon *d)
 	d->samples_before = st.samples;
 	d->slot_start_ns = now;
 	d->slots++;
+	r = profile__clear_samples(p);
+	if (r < 0)
+		return r;
+	/* Bounded memory: past the limit, the dictionary starts over in a new epoch. */
+	if (profile__nr_stacks(p) > arg_max_dictionary || profile__nr_frames(p) > arg_max_dictionary ||
+	    profile__nr_strings(p) > arg_max_dictionary) {
+		log_debug("dictionary full (%zu stacks, %zu frames, %zu strings): starting it over",
+			  profile__nr_stacks(p), profile__nr_frames(p), profile__nr_strings(p));
+		if ((r = collector__restart_profile(d->collector)) < 0 || (r = ring_writer__new_epoch(d->ring)) < 0)
+			return r;
+	}
 	if (d->slots % 60 == 0)
 		log_debug("%" PRIu64 " slots, %" PRIu64 " samples, %" PRIu64 " lost, %" PRIu64
 			  " processes, %.1f MiB written to the ring",
 			  d->slots, st.samples, st.lost, st.processes,
 			  ring_writer__written(d->ring) / 1048576.0);
-	return profile__clear_samples(p);
+	return 0;
 }
 
 static int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *ctl)
@@ -732,6 +774,7 @@ int main(int argc, char **argv)
 	co.follow_children = !arg_all;
 	co.process_roots = true;
 	co.python = arg_python;
+	co.max_processes = arg_max_processes;
 	r = collector__new(&co, &collector);
 	if (r < 0) {
 		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
