@@ -136,14 +136,19 @@ static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ct
 
 	if (!buf)
 		return;
+	/*
+	 * Take the request off the socket before any reply, a refusal too: closing
+	 * a unix socket with a message still queued resets the connection, and
+	 * the peer would get ECONNRESET instead of the reason. A silent client
+	 * holds the daemon at most a second.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (!peer_allowed(c, fd)) {
 		reply.error = "permission denied: the control socket takes root or hearthd's group";
 		send_reply(fd, &reply);
 		return;
 	}
-	/* A silent client holds the daemon at most a second. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (n < 0) {
 		reply.error = "no request received";
 		send_reply(fd, &reply);

@@ -7,17 +7,23 @@
 - a hearthd killed with SIGKILL and started again keeps the history;
 - 1000 short-lived C processes and 60 Python ones: hearthd's fds and memory
   stay flat (what it knew of a process goes at its exit) and their samples land;
+- with its control socket opened to all, hearthd's own credential check
+  refuses nobody in one line, and serves a member of --control-group
+  (supplementary or primary group);
 - a ring that is not a ring, a symlink, a second daemon, bad flags and config
   lines: one line and a non-zero exit.
 BPF tests fail rather than skip under CI."""
 
+import grp
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -245,6 +251,77 @@ class Control(DaemonTestCase):
         self.assertRegex(r.stderr, r"^hearth: cannot reach hearthd at .*: no such socket \(is it running")
         r = self.ctl(sock, "attach")
         self.assertEqual((r.returncode, r.stderr), (2, "hearth: no process: give -p PID\n"))
+
+
+class ControlCredentials(DaemonTestCase):
+    """The daemon's own SO_PEERCRED check, not only the socket file's mode: with the socket
+    opened to everyone, a peer that is neither root nor in --control-group is refused by
+    hearthd itself, one that has the group (supplementary or primary) is served."""
+
+    def setUp(self):
+        super().setUp()
+        # A directory every user may enter, with a copy of hearth every user may run.
+        self.open_dir = tempfile.mkdtemp(prefix="hearth-cred-")
+        self.addCleanup(shutil.rmtree, self.open_dir, ignore_errors=True)
+        os.chmod(self.open_dir, 0o755)
+        self.hearth = os.path.join(self.open_dir, "hearth")
+        shutil.copy(HEARTH, self.hearth)
+        os.chmod(self.hearth, 0o755)
+        self.sock = os.path.join(self.open_dir, "hearthd.sock")
+        self.sleeper = self.spawn(["sleep", "120"])
+
+    def status(self, *setpriv):
+        """`hearth status` as nobody with the credentials SETPRIV gives, or as root."""
+        argv = [self.hearth, "status", "--control", self.sock]
+        if setpriv:
+            argv = ["setpriv", "--reuid=nobody"] + list(setpriv) + ["--"] + argv
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    def assert_refused_by_daemon(self, r):
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertRegex(r.stderr, r"^hearth: permission denied: the control socket takes root or hearthd's group$")
+
+    def assert_served(self, r):
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("targets:     %d (sleep)" % self.sleeper.pid, r.stdout)
+
+    def test_nobody_refused_by_the_daemon(self):
+        d, ring = self.start_daemon("-p", str(self.sleeper.pid), "--control", self.sock)
+        self.assertEqual(os.stat(self.sock).st_mode & 0o777, 0o600)
+        os.chmod(self.sock, 0o666)
+        r = self.status("--regid=nogroup", "--clear-groups")
+        self.assert_refused_by_daemon(r)
+        self.assertIsNone(d.poll())
+        self.assert_served(self.status())
+        self.stop(d)
+
+    def test_control_group(self):
+        group = "hearth-test-%d" % os.getpid()
+        subprocess.run(["groupadd", group], check=True, capture_output=True, timeout=30)
+        self.addCleanup(subprocess.run, ["groupdel", group], capture_output=True, timeout=30)
+        gid = grp.getgrnam(group).gr_gid
+        d, ring = self.start_daemon("-p", str(self.sleeper.pid), "--control", self.sock, "--control-group", group)
+        st = os.stat(self.sock)
+        self.assertEqual((st.st_mode & 0o777, st.st_uid, st.st_gid), (0o660, 0, gid))
+
+        # As the daemon made it, the socket's mode already keeps out whoever lacks the group.
+        r = self.status("--regid=nogroup", "--clear-groups")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"^hearth: cannot reach hearthd at .*: permission denied")
+        self.assert_served(self.status("--regid=nogroup", "--groups=%d" % gid))
+
+        # Open to all, the daemon's check decides: the group as a supplementary one (which
+        # SO_PEERCRED does not carry) or as the primary one lets in, no group does not.
+        os.chmod(self.sock, 0o666)
+        self.assert_refused_by_daemon(self.status("--regid=nogroup", "--clear-groups"))
+        self.assert_refused_by_daemon(self.status("--regid=nogroup", "--groups=%d" % 65534))
+        self.assert_served(self.status("--regid=nogroup", "--groups=%d" % gid))
+        self.assert_served(self.status("--regid=nogroup", "--groups=65534,%d" % gid))
+        self.assert_served(self.status("--regid=%d" % gid, "--clear-groups"))
+        self.assertIsNone(d.poll())
+        self.assert_served(self.status())
+        self.stop(d)
 
 
 class DaemonErrors(BpfTestCase):
