@@ -2,8 +2,8 @@
 #include "control.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -73,31 +73,30 @@ int control__fd(const struct control *c)
 	return c->fd;
 }
 
-/* Whether process @pid (the peer) has @gid among its supplementary groups. */
-static bool peer_in_group(pid_t pid, gid_t gid)
+/*
+ * Whether the peer of @fd had @gid among its supplementary groups when it
+ * connected: SO_PEERGROUPS, taken at connect() as SO_PEERCRED is.
+ */
+static bool peer_in_group(int fd, gid_t gid)
 {
-	char path[64], line[4096];
-	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ gid_t *big = NULL;
+	gid_t small[64], *groups = small;
+	socklen_t len = sizeof(small);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line + 7, *end;
-
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		for (;;) {
-			unsigned long g = strtoul(p, &end, 10);
-
-			if (end == p)
-				return false;
-			if ((gid_t)g == gid)
-				return true;
-			p = end;
-		}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		/* ERANGE: more groups than fit; len says how many bytes they take. */
+		if (errno != ERANGE || len > NGROUPS_MAX * sizeof(gid_t))
+			return false;
+		big = malloc(len);
+		if (!big)
+			return false;
+		groups = big;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+			return false;
 	}
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
 	return false;
 }
 
@@ -110,7 +109,7 @@ static bool peer_allowed(const struct control *c, int fd)
 		return false;
 	if (cred.uid == 0)
 		return true;
-	return c->gid && (cred.gid == c->gid || peer_in_group(cred.pid, c->gid));
+	return c->gid && (cred.gid == c->gid || peer_in_group(fd, c->gid));
 }
 
 static void send_reply(int fd, const Hearth__Control__Reply *reply)
@@ -136,14 +135,19 @@ static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ct
 
 	if (!buf)
 		return;
+	/*
+	 * Take the request off the socket before any reply, a refusal too: closing
+	 * a unix socket with a message still queued resets the connection, and
+	 * the peer would get ECONNRESET instead of the reason. A silent client
+	 * holds the daemon at most a second.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (!peer_allowed(c, fd)) {
 		reply.error = "permission denied: the control socket takes root or hearthd's group";
 		send_reply(fd, &reply);
 		return;
 	}
-	/* A silent client holds the daemon at most a second. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (n < 0) {
 		reply.error = "no request received";
 		send_reply(fd, &reply);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hearthd's control socket: a Unix SOCK_SEQPACKET socket (mode 0660) where
- * each connection carries one protobuf Request (proto/control.proto) and
- * gets one Reply. Peers that are neither root nor in the configured group
- * (primary or supplementary) are refused before anything is read; a
- * malformed request is answered with an error. Nothing here prints.
+ * hearthd's control socket: a Unix SOCK_SEQPACKET socket (mode 0600, 0660
+ * with a group) where each connection carries one protobuf Request
+ * (proto/control.proto) and gets one Reply. Peers that are neither root nor
+ * in the configured group (primary or supplementary) are refused without
+ * their request being parsed; a malformed request is answered with an
+ * error. Nothing here prints.
  */
 #ifndef HEARTH_DAEMON_CONTROL_H
 #define HEARTH_DAEMON_CONTROL_H

@@ -7,17 +7,29 @@
 - a hearthd killed with SIGKILL and started again keeps the history;
 - 1000 short-lived C processes and 60 Python ones: hearthd's fds and memory
   stay flat (what it knew of a process goes at its exit) and their samples land;
+- with its control socket opened to all, hearthd's own credential check
+  refuses nobody in one line, and serves a member of --control-group
+  (supplementary or primary group);
+- a reader racing the writer of a small ring for minutes (HEARTH_RACE_SECONDS):
+  every export is self-consistent, readers the writer overtakes say so, and
+  readers killed mid-read leave the daemon as it was;
 - a ring that is not a ring, a symlink, a second daemon, bad flags and config
   lines: one line and a non-zero exit.
 BPF tests fail rather than skip under CI."""
 
+import grp
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import unittest
 
@@ -27,6 +39,36 @@ from hearthtest import (CPUBURN, HEARTH, SOURCE_ROOT, SYSTEM_PYTHON, BpfTestCase
 
 HEARTHD = os.environ.get("HEARTHD", os.path.join(os.path.dirname(HEARTH), "..", "daemon", "hearthd"))
 PYBURN = os.path.join(SOURCE_ROOT, "examples", "pyburn.py")
+CHECK_PPROF = os.path.join(SOURCE_ROOT, "tests", "tools", "check-pprof.py")
+
+# What `hearth export -v` may say on stderr while the daemon writes, and nothing else.
+SUMMARY_RE = re.compile(r"^hearth: (\d+) samples from (\d+) slots over [\d.]+ s, \d+ lost by the sampler, "
+                        r"\d+ epochs$")
+UNNAMED_RE = re.compile(r"^hearth: (\d+) samples of the oldest slots could not be named \(their stacks were "
+                        r"overwritten\), (\d+) records overwritten while reading$")
+WROTE_RE = re.compile(r"^hearth: wrote (standard output|\S+) \((folded|pprof)\)$")
+
+
+def ring_header(path):
+    """The ring's header fields (docs/ring.md) as a dict."""
+    with open(path, "rb") as f:
+        raw = f.read(68)
+    names = ("magic", "version", "header_size", "data_size", "created_ns", "head", "tail", "epoch",
+             "heartbeat_ns", "writer_pid")
+    return dict(zip(names, struct.unpack("<8sIIQQQQQQI", raw)))
+
+
+def parse_folded(text):
+    """{stack text: count} of folded output, failing on any malformed line."""
+    stacks = {}
+    for line in text.splitlines():
+        frames, sep, count = line.rpartition(" ")
+        if not sep or not count.isdigit() or int(count) <= 0:
+            raise ValueError("bad count in folded line %r" % line)
+        if any(not f for f in frames.split(";")):
+            raise ValueError("empty frame name in folded line %r" % line)
+        stacks[frames] = stacks.get(frames, 0) + int(count)
+    return stacks
 
 
 def fd_count(pid):
@@ -41,11 +83,11 @@ def rss_kib(pid):
 class DaemonTestCase(BpfTestCase):
     """Starts hearthd on a private ring and control socket; no tests of its own."""
 
-    def start_daemon(self, *args, ring=None):
+    def start_daemon(self, *args, ring=None, ring_size="16M"):
         ring = ring or self.path("hearth.ring")
         if "--control" not in args:
             args = args + ("--control", self.path("control-%d.sock" % len(self.children)))
-        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "16M"] + list(args),
+        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", ring_size] + list(args),
                        stderr=subprocess.PIPE, text=True)
         # Up once the ring exists and the first line is out.
         line = d.stderr.readline()
@@ -245,6 +287,244 @@ class Control(DaemonTestCase):
         self.assertRegex(r.stderr, r"^hearth: cannot reach hearthd at .*: no such socket \(is it running")
         r = self.ctl(sock, "attach")
         self.assertEqual((r.returncode, r.stderr), (2, "hearth: no process: give -p PID\n"))
+
+
+class ControlCredentials(DaemonTestCase):
+    """The daemon's own SO_PEERCRED check, not only the socket file's mode: with the socket
+    opened to everyone, a peer that is neither root nor in --control-group is refused by
+    hearthd itself, one that has the group (supplementary or primary) is served."""
+
+    def setUp(self):
+        super().setUp()
+        # A directory every user may enter, with a copy of hearth every user may run.
+        self.open_dir = tempfile.mkdtemp(prefix="hearth-cred-")
+        self.addCleanup(shutil.rmtree, self.open_dir, ignore_errors=True)
+        os.chmod(self.open_dir, 0o755)
+        self.hearth = os.path.join(self.open_dir, "hearth")
+        shutil.copy(HEARTH, self.hearth)
+        os.chmod(self.hearth, 0o755)
+        self.sock = os.path.join(self.open_dir, "hearthd.sock")
+        self.sleeper = self.spawn(["sleep", "120"])
+
+    def status(self, *setpriv):
+        """`hearth status` as nobody with the credentials SETPRIV gives, or as root."""
+        argv = [self.hearth, "status", "--control", self.sock]
+        if setpriv:
+            argv = ["setpriv", "--reuid=nobody"] + list(setpriv) + ["--"] + argv
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    def assert_refused_by_daemon(self, r):
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertRegex(r.stderr, r"^hearth: permission denied: the control socket takes root or hearthd's group$")
+
+    def assert_served(self, r):
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("targets:     %d (sleep)" % self.sleeper.pid, r.stdout)
+
+    def test_nobody_refused_by_the_daemon(self):
+        d, ring = self.start_daemon("-p", str(self.sleeper.pid), "--control", self.sock)
+        self.assertEqual(os.stat(self.sock).st_mode & 0o777, 0o600)
+        os.chmod(self.sock, 0o666)
+        r = self.status("--regid=nogroup", "--clear-groups")
+        self.assert_refused_by_daemon(r)
+        self.assertIsNone(d.poll())
+        self.assert_served(self.status())
+        self.stop(d)
+
+    def test_control_group(self):
+        group = "hearth-test-%d" % os.getpid()
+        subprocess.run(["groupadd", group], check=True, capture_output=True, timeout=30)
+        self.addCleanup(subprocess.run, ["groupdel", group], capture_output=True, timeout=30)
+        gid = grp.getgrnam(group).gr_gid
+        d, ring = self.start_daemon("-p", str(self.sleeper.pid), "--control", self.sock, "--control-group", group)
+        st = os.stat(self.sock)
+        self.assertEqual((st.st_mode & 0o777, st.st_uid, st.st_gid), (0o660, 0, gid))
+
+        # As the daemon made it, the socket's mode already keeps out whoever lacks the group.
+        r = self.status("--regid=nogroup", "--clear-groups")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"^hearth: cannot reach hearthd at .*: permission denied")
+        self.assert_served(self.status("--regid=nogroup", "--groups=%d" % gid))
+
+        # Open to all, the daemon's check decides: the group as a supplementary one (which
+        # SO_PEERCRED does not carry) or as the primary one lets in, no group does not.
+        os.chmod(self.sock, 0o666)
+        self.assert_refused_by_daemon(self.status("--regid=nogroup", "--clear-groups"))
+        self.assert_refused_by_daemon(self.status("--regid=nogroup", "--groups=%d" % 65534))
+        self.assert_served(self.status("--regid=nogroup", "--groups=%d" % gid))
+        self.assert_served(self.status("--regid=nogroup", "--groups=65534,%d" % gid))
+        self.assert_served(self.status("--regid=%d" % gid, "--clear-groups"))
+        self.assertIsNone(d.poll())
+        self.assert_served(self.status())
+        self.stop(d)
+
+
+class RingRace(DaemonTestCase):
+    """A reader racing the writer for minutes: every export is self-consistent.
+
+    A 1 MiB ring, 100 ms slots at 999 Hz and a load of short-lived processes
+    and threads (new pids and tids: new frames and stacks, so dictionary
+    records flow as well as slots) make the ring wrap every few seconds
+    while `hearth export` reads it back to back. HEARTH_RACE_SECONDS sets
+    how long (default 90)."""
+
+    def start_load(self, seconds):
+        python = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
+        # Both stop by themselves, so nothing outlives the test when a kill misses a child.
+        loop = ("end=$(($(date +%%s) + %d)); while [ $(date +%%s) -lt $end ]; do "
+                "for j in 1 2 3 4; do %s 0.05 & done; wait; done" % (seconds, CPUBURN))
+        self.spawn(["sh", "-c", loop], stdout=subprocess.DEVNULL)
+        self.spawn([python, PYBURN, str(seconds), "churn"])
+
+    def check_export(self, r, what, may_be_empty=False):
+        """Samples and overwritten records of one `hearth export -v` run, checked for consistency."""
+        self.assertEqual(r.returncode, 0, "%s: %s" % (what, r.stderr))
+        samples = overrun = None
+        for line in r.stderr.splitlines():
+            self.assertNotIn("damaged", line, what)
+            if may_be_empty and line.startswith("hearth: no samples in the ring"):
+                continue
+            m = SUMMARY_RE.match(line)
+            if m:
+                samples = int(m.group(1))
+                continue
+            m = UNNAMED_RE.match(line)
+            if m:
+                overrun = int(m.group(2))
+                continue
+            self.assertRegex(line, WROTE_RE, "%s: unexpected stderr line" % what)
+        self.assertIsNotNone(samples, "%s: no summary in %r" % (what, r.stderr))
+        try:
+            folded = parse_folded(r.stdout)
+        except ValueError as e:
+            self.fail("%s: %s" % (what, e))
+        if not may_be_empty:
+            self.assertGreater(samples, 0, what)
+        self.assertEqual(sum(folded.values()), samples, "%s: folded total against the summary" % what)
+        return samples, overrun or 0
+
+    def test_reader_races_writer(self):
+        seconds = float(os.environ.get("HEARTH_RACE_SECONDS", "90"))
+        t_start = time.time()
+        d, ring = self.start_daemon("--all", "-r", "999", "--slot", "100ms", ring_size="1M")
+        sock = self.path("control-0.sock")
+        self.start_load(int(seconds) + 30)
+        size = ring_header(ring)["data_size"]
+        self.assertEqual(size, 1 << 20)
+        export = [HEARTH, "export", "--ring", ring, "-v"]
+
+        # From the first slot on, every export holds samples.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = subprocess.run(export + ["-f", "folded", "-o", "-"], capture_output=True, text=True, timeout=60)
+            if any(int(m.group(1)) for m in map(SUMMARY_RE.match, r.stderr.splitlines()) if m):
+                break
+            time.sleep(0.1)
+
+        end = time.time() + seconds
+        # A second reader, killed with SIGKILL a few milliseconds into each run: mid-read most times.
+        stop = threading.Event()
+        kills = {"killed": 0, "finished": 0}
+
+        def killer():
+            rnd = random.Random(1)
+            while not stop.is_set():
+                p = subprocess.Popen(export + ["-f", "folded", "-o", "-"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                time.sleep(rnd.uniform(0.002, 0.03))
+                p.kill()
+                kills["killed" if p.wait() == -signal.SIGKILL else "finished"] += 1
+
+        # A third, stopped with SIGSTOP as soon as it has mapped the ring (about to read its oldest
+        # records) and continued a second later: by then the writer has overwritten what it was
+        # about to read, a race a reader running freely nearly always wins. It must notice
+        # (overrun) and still be self-consistent.
+        stalls = {"stalled": 0, "raced": 0, "overrun": 0}
+        failures = []
+
+        def mapped(pid):
+            try:
+                with open("/proc/%d/maps" % pid) as f:
+                    return ring in f.read()
+            except OSError:
+                return True  # gone: nothing to wait for
+
+        def staller():
+            # Until the end of the run, and past it (a short run) until one lost the race.
+            while not stop.is_set() or (not stalls["raced"] and time.time() < end + 30):
+                p = subprocess.Popen(export + ["-f", "folded", "-o", "-"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+                deadline = time.time() + 5
+                while not mapped(p.pid) and time.time() < deadline:
+                    pass
+                p.send_signal(signal.SIGSTOP)
+                time.sleep(1)
+                p.send_signal(signal.SIGCONT)
+                out, err = p.communicate(timeout=60)
+                try:
+                    n = self.check_export(subprocess.CompletedProcess(p.args, p.returncode, out, err),
+                                          "stalled export", may_be_empty=True)[1]
+                except AssertionError as e:
+                    failures.append(e)
+                    return
+                stalls["stalled"] += 1
+                stalls["raced"] += n > 0
+                stalls["overrun"] += n
+
+        threads = [threading.Thread(target=killer), threading.Thread(target=staller)]
+        for t in threads:
+            t.start()
+            self.addCleanup(t.join)
+        self.addCleanup(stop.set)
+
+        head0 = ring_header(ring)["head"]
+        exports = raced = overrun = pprofs = 0
+        while time.time() < end:
+            exports += 1
+            what = "export %d" % exports
+            pb = self.path("race.pb.gz") if exports % 25 == 0 else None
+            # Now and then both formats from one read; the pprof one must open in go tool pprof.
+            r = subprocess.run(export + (["-o", "-", "-o", pb] if pb else ["-f", "folded", "-o", "-"]),
+                               capture_output=True, text=True, timeout=60)
+            n = self.check_export(r, what)[1]
+            if pb:
+                c = subprocess.run([sys.executable, CHECK_PPROF, pb], capture_output=True, text=True,
+                                   timeout=300)
+                self.assertEqual(c.returncode, 0, "%s: %s" % (what, c.stdout + c.stderr))
+                pprofs += 1
+            raced += n > 0
+            overrun += n
+        stop.set()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[0]
+
+        # The ring wrapped, over and over, while we read.
+        h = ring_header(ring)
+        wraps = (h["head"] - head0) / size
+        self.assertGreater(h["head"], size)
+        self.assertGreater(wraps, 2, "the ring did not wrap while the readers ran")
+        self.assertGreater(kills["killed"], 0, kills)
+
+        # The readers, killed or not, left the daemon as it was: it writes and answers.
+        self.assertIsNone(d.poll())
+        time.sleep(0.5)
+        self.assertGreater(ring_header(ring)["head"], h["head"])
+        r = subprocess.run([HEARTH, "status", "--json", "--control", sock], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(json.loads(r.stdout)["ring_written"], size)
+        sys.stderr.write("ring race: %d exports in %.0f s (%d with pprof checked), %d raced an overwrite "
+                         "(%d records dropped); %d stalled readers, %d raced (%d records dropped); "
+                         "ring wrapped %.1f times; %d readers killed mid-run (%d finished first); "
+                         "%.0f s in all\n"
+                         % (exports, seconds, pprofs, raced, overrun, stalls["stalled"], stalls["raced"],
+                            stalls["overrun"], wraps, kills["killed"], kills["finished"], time.time() - t_start))
+        # Free-running readers rarely lose the race (printed above); stalled ones must, and notice.
+        self.assertGreater(stalls["raced"], 0, stalls)
+        self.stop(d)
 
 
 class DaemonErrors(BpfTestCase):
