@@ -28,7 +28,9 @@
 #include "cleanup.h"
 #include "collector.h"
 #include "control.h"
+#include "http.h"
 #include "log.h"
+#include "outputs.h"
 #include "parse.h"
 #include "procmaps.h"
 #include "ring.h"
@@ -70,6 +72,10 @@ static const char *arg_control = HEARTH_CONTROL_DEFAULT_PATH;
 static gid_t arg_control_gid;
 static unsigned long arg_max_dictionary = HEARTHD_DEFAULT_MAX_DICTIONARY;
 static unsigned long arg_max_processes = 65536;
+static const char *arg_http;
+static const char *arg_output_dir;
+static uint64_t arg_every_ns = 60000000000ull;
+static uint64_t arg_keep_ns = 86400000000000ull;
 
 static void help(void)
 {
@@ -93,6 +99,11 @@ static void help(void)
 	       "                          dropped and defined anew (default %d; 100 to 4194304)\n"
 	       "      --max-processes N   processes known at once (default 65536; 64 to 4194304);\n"
 	       "                          those that exited make room\n"
+	       "      --http ADDRESS      serve /debug/pprof/profile?seconds=N there, as a Go service\n"
+	       "                          does (127.0.0.1:6060, [::1]:6060; a bare :PORT is loopback)\n"
+	       "      --output-dir DIR    write a gzip pprof file per --every into DIR\n"
+	       "      --every TIME        their interval (default 60s; 1s to 1d)\n"
+	       "      --keep TIME         remove them when older (default 24h; 0: keep all)\n"
 	       "      --control PATH      the control socket for hearth attach/detach/status\n"
 	       "                          (default %s)\n"
 	       "      --control-group GRP let this group use it too (default: root only)\n"
@@ -118,6 +129,10 @@ enum {
 	ARG_CONTROL_GROUP,
 	ARG_MAX_DICTIONARY,
 	ARG_MAX_PROCESSES,
+	ARG_HTTP,
+	ARG_OUTPUT_DIR,
+	ARG_EVERY,
+	ARG_KEEP,
 };
 
 static const struct option options[] = {
@@ -135,6 +150,10 @@ static const struct option options[] = {
 	{ "control-group", required_argument, NULL, ARG_CONTROL_GROUP },
 	{ "max-dictionary", required_argument, NULL, ARG_MAX_DICTIONARY },
 	{ "max-processes", required_argument, NULL, ARG_MAX_PROCESSES },
+	{ "http", required_argument, NULL, ARG_HTTP },
+	{ "output-dir", required_argument, NULL, ARG_OUTPUT_DIR },
+	{ "every", required_argument, NULL, ARG_EVERY },
+	{ "keep", required_argument, NULL, ARG_KEEP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, ARG_VERSION },
@@ -198,6 +217,36 @@ static int apply(int opt, const char *value, const char *where)
 		return 0;
 	case ARG_NO_KERNEL:
 		arg_kernel = false;
+		return 0;
+	case ARG_HTTP:
+		if (!*value) {
+			log_error("%sempty --http address: give HOST:PORT such as 127.0.0.1:6060", where);
+			return -EINVAL;
+		}
+		arg_http = value;
+		return 0;
+	case ARG_OUTPUT_DIR:
+		if (!*value) {
+			log_error("%sempty --output-dir", where);
+			return -EINVAL;
+		}
+		arg_output_dir = value;
+		return 0;
+	case ARG_EVERY:
+		if (parse_duration(value, &arg_every_ns) < 0 || arg_every_ns < 1000000000ull ||
+		    arg_every_ns > 86400000000000ull) {
+			log_error("%sinvalid interval '%s' for --every: give a time from 1s to 1d, such as 60s",
+				  where, value);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_KEEP:
+		arg_keep_ns = 0;
+		if (strcmp(value, "0") && parse_duration(value, &arg_keep_ns) < 0) {
+			log_error("%sinvalid time '%s' for --keep: give a duration such as 24h, or 0 to keep all",
+				  where, value);
+			return -EINVAL;
+		}
 		return 0;
 	case ARG_MAX_PROCESSES:
 		if (parse_uint(value, 64, 4194304, &arg_max_processes) < 0) {
@@ -374,6 +423,9 @@ struct daemon_target {
 struct daemon {
 	struct collector *collector;
 	struct ring_writer *ring;
+	struct ring_reader *reader;     /* of the same ring, for --http and --output-dir */
+	struct http_server *http;       /* NULL without --http */
+	struct periodic *periodic;      /* NULL without --output-dir */
 	uint64_t start_ns;      /* CLOCK_MONOTONIC */
 	uint64_t slot_start_ns; /* CLOCK_REALTIME */
 	uint64_t lost_before;
@@ -599,6 +651,36 @@ static void daemon_control(void *ctx, const Hearth__Control__Request *req, Heart
 	}
 }
 
+/* The profile an HTTP request asks for, from the ring: its window rounded out to whole slots. */
+static int daemon_render(void *ctx, const struct http_profile_request *req, char **ret, size_t *ret_len)
+{
+	struct daemon *d = ctx;
+	/* The slot in progress when the request came started less than a slot before it. */
+	struct ring_query q = { .since_ns = req->since_ns - arg_slot_ns + 1, .pid = req->pid };
+	char target[160];
+
+	q.comm = req->comm[0] ? req->comm : NULL;
+	q.container = req->container[0] ? req->container : NULL;
+	snprintf(target, sizeof(target), "hearthd over HTTP, %u s%s%s", req->seconds,
+		 req->pid ? ", one pid" : "", q.container ? ", one container" : "");
+	return window_pprof(d->reader, &q, target, ret, ret_len, NULL);
+}
+
+/* The periodic file due by @now, if any (@final: what is left when stopping). */
+static void daemon_periodic(struct daemon *d, uint64_t now, bool final)
+{
+	char path[4200];
+	int r;
+
+	if (!d->periodic)
+		return;
+	r = periodic__tick(d->periodic, d->reader, now, final, path, sizeof(path));
+	if (r > 0)
+		log_debug("wrote %s", path);
+	else if (r < 0)
+		log_warn("cannot write a profile into %s: %s, ignoring", arg_output_dir, strerror(-r));
+}
+
 /* Close the slot in progress: drain, append it to the ring, start the next one. */
 static int daemon_slot(struct daemon *d)
 {
@@ -621,6 +703,7 @@ static int daemon_slot(struct daemon *d)
 	d->samples_before = st.samples;
 	d->slot_start_ns = now;
 	d->slots++;
+	daemon_periodic(d, now, false);
 	r = profile__clear_samples(p);
 	if (r < 0)
 		return r;
@@ -658,6 +741,9 @@ static int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *
 		return -errno;
 	ev.data.u32 = 3;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, control__fd(ctl), &ev) < 0)
+		return -errno;
+	ev.data.u32 = 4;
+	if (d->http && epoll_ctl(epfd, EPOLL_CTL_ADD, http_server__fd(d->http), &ev) < 0)
 		return -errno;
 	for (;;) {
 		struct epoll_event evs[8];
@@ -698,6 +784,9 @@ static int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *
 					return r;
 			}
 		}
+		/* Every turn: requests come, and their time comes as slots are written. */
+		if (d->http && (r = http_server__dispatch(d->http, d->slot_start_ns, daemon_render, d)) < 0)
+			return r;
 	}
 }
 
@@ -706,6 +795,9 @@ int main(int argc, char **argv)
 	_cleanup_(collector__freep) struct collector *collector = NULL;
 	_cleanup_(ring_writer__freep) struct ring_writer *ring = NULL;
 	_cleanup_(control__freep) struct control *ctl = NULL;
+	_cleanup_(ring_reader__freep) struct ring_reader *reader = NULL;
+	_cleanup_(http_server__freep) struct http_server *http = NULL;
+	_cleanup_(periodic__freep) struct periodic *periodic = NULL;
 	_cleanup_close_ int sigfd = -1, timerfd = -1;
 	struct collector_options co = {};
 	static struct daemon d;
@@ -745,6 +837,29 @@ int main(int argc, char **argv)
 		else
 			log_error("cannot open ring %s: %s", arg_ring, strerror(-r));
 		return 1;
+	}
+
+	r = ring_reader__open(arg_ring, &reader);
+	if (r < 0) {
+		log_error("cannot read back ring %s: %s", arg_ring, strerror(-r));
+		return 1;
+	}
+	if (arg_http) {
+		r = http_server__open(arg_http, &http);
+		if (r < 0) {
+			if (r == -EINVAL)
+				log_error("invalid --http address '%s': give HOST:PORT, [IPV6]:PORT or :PORT", arg_http);
+			else
+				log_error("cannot listen on %s: %s", arg_http, strerror(-r));
+			return 1;
+		}
+	}
+	if (arg_output_dir) {
+		r = periodic__new(arg_output_dir, arg_every_ns, arg_keep_ns, time_realtime_ns(), &periodic);
+		if (r < 0) {
+			log_error("cannot write into --output-dir %s: %s", arg_output_dir, strerror(-r));
+			return 1;
+		}
 	}
 
 	r = control__open(arg_control, arg_control_gid, &ctl);
@@ -814,16 +929,25 @@ int main(int argc, char **argv)
 	}
 	d.collector = collector;
 	d.ring = ring;
+	d.reader = reader;
+	d.http = http;
+	d.periodic = periodic;
 	d.start_ns = time_now_ns();
 	d.slot_start_ns = time_realtime_ns();
 	log_info("profiling %s at %lu Hz into %s, a slot every %.1f s",
 		 arg_all ? "every process" : arg_nr_containers ? "the given processes and containers"
 							   : "the given processes", arg_rate, arg_ring, arg_slot_ns / 1e9);
+	if (http)
+		log_info("serving pprof on http://%s/debug/pprof/profile", arg_http);
+	if (periodic)
+		log_info("writing a profile every %.0f s into %s", arg_every_ns / 1e9, arg_output_dir);
 
 	r = daemon_run(&d, sigfd, timerfd, ctl);
 	collector__stop(collector);
 	if (r == 0)
 		r = daemon_slot(&d);
+	if (r == 0)
+		daemon_periodic(&d, d.slot_start_ns, true);
 	if (r < 0) {
 		log_error("stopped: %s", strerror(-r));
 		return 1;
