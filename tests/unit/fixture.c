@@ -87,3 +87,20 @@ struct profile *fixture_profile(void)
 	CHECK(profile__set_target(p, "pid 100,200"));
 	return p;
 }
+
+char *fixture_render(const struct exporter *e, const struct profile *p, const struct profile *base, int *ret_r,
+		     size_t *ret_len)
+{
+	struct export_options o = { .program_version = "test", .base = base };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		abort();
+	*ret_r = e->write(p, &o, f);
+	fclose(f);
+	if (ret_len)
+		*ret_len = len;
+	return buf;
+}

@@ -14,9 +14,20 @@
 #ifndef HEARTH_TEST_FIXTURE_H
 #define HEARTH_TEST_FIXTURE_H
 
+#include <stddef.h>
+
+#include "export.h"
 #include "profile.h"
 
 /* Build the fixture; aborts on failure (tests only). */
 struct profile *fixture_profile(void);
+
+/*
+ * Write @p with exporter @e (differential against @base, which may be NULL)
+ * into a malloc'ed string; *@ret_r gets what write() returned, *@ret_len
+ * (may be NULL) the length. Aborts on failure to allocate.
+ */
+char *fixture_render(const struct exporter *e, const struct profile *p, const struct profile *base, int *ret_r,
+		     size_t *ret_len);
 
 #endif

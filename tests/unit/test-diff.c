@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "export.h"
+#include "fixture.h"
 #include "profile.h"
 
 /* Add @samples samples of the stack @names (root first, @n frames). */
@@ -77,16 +78,7 @@ static struct profile *new_profile(void)
 /* Write @p with @e against @base into a malloc'ed string; *ret_r gets what write() returned. */
 static char *render(const struct exporter *e, const struct profile *p, const struct profile *base, int *ret_r)
 {
-	struct export_options o = { .program_version = "test", .base = base };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		abort();
-	*ret_r = e->write(p, &o, f);
-	fclose(f);
-	return buf;
+	return fixture_render(e, p, base, ret_r, NULL);
 }
 
 /* The fill of the one frame called @name; false when it is not drawn exactly once. */

@@ -12,18 +12,7 @@
 /* Write @p as SVG into a malloc'ed string; *ret_r gets what write() returned. */
 static char *render(const struct profile *p, int *ret_r, size_t *ret_len)
 {
-	struct export_options o = { .program_version = "test" };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		abort();
-	*ret_r = exporter_svg.write(p, &o, f);
-	fclose(f);
-	if (ret_len)
-		*ret_len = len;
-	return buf;
+	return fixture_render(&exporter_svg, p, NULL, ret_r, ret_len);
 }
 
 /* The opening tag of the one frame called @name (escaped as in the file), or NULL. */
