@@ -5,7 +5,7 @@
  * name, and the frames must symbolize to the call chain the fixture made.
  * Then the ways a walk must stop cleanly: truncated copies, garbage
  * registers, code without CFI, depth, and random stack contents.
- * Usage: test-unwind UNWIND-FIXTURE
+ * Usage: test-unwind UNWIND-FIXTURE UNWIND-FIXTURE-NOPIE
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,6 +170,54 @@ static void test_qsort(struct unwinder *u, const struct fixture_snapshot *s)
 	CHECK_STR(frame_name(s->maps, ips, i + 2), "level_a");
 	CHECK_STR(frame_name(s->maps, ips, i + 3), "main");
 	check_outer_frames(s->maps, ips, n, i + 3, stop);
+}
+
+/* Through a signal frame (__restore_rt) back into the interrupted code, without looping. */
+static void test_signal(struct unwinder *u, const struct fixture_snapshot *s)
+{
+	uint64_t ips[MAX_FRAMES];
+	enum unwind_stop stop;
+	size_t n, i;
+
+	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
+	print_frames("signal", s->maps, ips, n, stop);
+	CHECK_TRUE(n >= 7);
+	if (n < 7)
+		return;
+	CHECK_STR(frame_name(s->maps, ips, 0), "capture");
+	CHECK_STR(frame_name(s->maps, ips, 1), "on_signal");
+	for (i = 2; i < n && frame_in(s->maps, ips[i], "libc.so"); i++)
+		;
+	/* __restore_rt, then raise's insides where the signal arrived. */
+	CHECK_TRUE(i >= 4);
+	CHECK_TRUE(n >= i + 4);
+	if (n < i + 4)
+		return;
+	CHECK_STR(frame_name(s->maps, ips, i), "level_c");
+	CHECK_STR(frame_name(s->maps, ips, i + 1), "level_b");
+	CHECK_STR(frame_name(s->maps, ips, i + 2), "level_a");
+	CHECK_STR(frame_name(s->maps, ips, i + 3), "main");
+	check_outer_frames(s->maps, ips, n, i + 3, stop);
+}
+
+/* A non-PIE executable (load bias 0, like Debian's python3.11): same chain. */
+static void test_nopie(struct unwinder *u, const struct fixture_snapshot *s)
+{
+	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
+	const struct procmap *m = procmaps__find(s->maps, s->snap.regs.ip);
+	uint64_t ips[MAX_FRAMES];
+	enum unwind_stop stop;
+	size_t n;
+
+	CHECK_TRUE(m && m->start < 0x1000000); /* really linked at 0x400000 */
+	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
+	print_frames("non-PIE", s->maps, ips, n, stop);
+	CHECK_TRUE(n >= ARRAY_SIZE(chain));
+	if (n < ARRAY_SIZE(chain))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
+		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
+	check_outer_frames(s->maps, ips, n, 4, stop);
 }
 
 static void test_truncated(struct unwinder *u, const struct fixture_snapshot *s)
@@ -428,25 +476,31 @@ static void test_api(void)
 
 int main(int argc, char **argv)
 {
-	struct fixture_snapshot direct = { 0 }, sorted = { 0 };
+	struct fixture_snapshot direct = { 0 }, sorted = { 0 }, sig = { 0 }, nopie = { 0 };
 	struct unwinder *u = NULL;
 	struct unwind_stats st;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: test-unwind UNWIND-FIXTURE\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: test-unwind UNWIND-FIXTURE UNWIND-FIXTURE-NOPIE\n");
 		return 2;
 	}
 	test_api();
 	CHECK_INT(fixture_snapshot__take(argv[1], "direct", &direct), 0);
 	CHECK_INT(fixture_snapshot__take(argv[1], "qsort", &sorted), 0);
+	CHECK_INT(fixture_snapshot__take(argv[1], "signal", &sig), 0);
+	CHECK_INT(fixture_snapshot__take(argv[2], "direct", &nopie), 0);
 	CHECK_INT(unwinder__new(16, &u), 0);
-	if (!direct.maps || !sorted.maps || !u)
+	if (!direct.maps || !sorted.maps || !sig.maps || !nopie.maps || !u)
 		return check_finish("test-unwind");
 
 	test_direct(u, &direct);
 	/* Two offline snapshots of two processes, both "pid 0": forget in between. */
 	unwinder__forget_process(u, 0);
 	test_qsort(u, &sorted);
+	unwinder__forget_process(u, 0);
+	test_signal(u, &sig);
+	unwinder__forget_process(u, 0);
+	test_nopie(u, &nopie);
 	unwinder__forget_process(u, 0);
 	test_truncated(u, &direct);
 	test_depth(u, &direct);
@@ -466,5 +520,7 @@ int main(int argc, char **argv)
 	unwinder__free(u);
 	fixture_snapshot__release(&direct);
 	fixture_snapshot__release(&sorted);
+	fixture_snapshot__release(&sig);
+	fixture_snapshot__release(&nopie);
 	return check_finish("test-unwind");
 }

@@ -7,12 +7,15 @@
  *
  *   direct: main -> level_a -> level_b -> level_c -> capture
  *   qsort:  main -> level_a -> level_b -> call_qsort -> qsort (libc) -> compare -> capture
+ *   signal: main -> level_a -> level_b -> level_c -> raise (libc) -> [signal frame]
+ *           -> on_signal -> capture
  *
  * noipa keeps every function out of line, unrenamed (no .constprop clones)
  * and at its own address; "+ 1" after each call keeps the calls from being
  * turned into jumps.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,7 @@ static uint8_t stack_copy[FIXTURE_STACK_MAX];
 static char maps[FIXTURE_MAPS_MAX];
 static const char *prefix;
 static int use_qsort;
+static int use_signal;
 static int captured;
 
 static void die(const char *what)
@@ -129,8 +133,17 @@ __attribute__((noipa)) int call_qsort(int x)
 	return v[0] + 1;
 }
 
+static volatile int sink;
+
+__attribute__((noipa)) void on_signal(int sig)
+{
+	sink = capture(sig) + 1;
+}
+
 __attribute__((noipa)) int level_c(int x)
 {
+	if (use_signal)
+		return raise(SIGUSR1) + 1;
 	return capture(x * 3) + 1;
 }
 
@@ -146,11 +159,14 @@ __attribute__((noipa)) int level_a(int x)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "direct") && strcmp(argv[1], "qsort"))) {
-		fprintf(stderr, "usage: unwind-fixture direct|qsort PREFIX\n");
+	if (argc != 3 || (strcmp(argv[1], "direct") && strcmp(argv[1], "qsort") && strcmp(argv[1], "signal"))) {
+		fprintf(stderr, "usage: unwind-fixture direct|qsort|signal PREFIX\n");
 		return 2;
 	}
 	use_qsort = !strcmp(argv[1], "qsort");
+	use_signal = !strcmp(argv[1], "signal");
+	if (use_signal && signal(SIGUSR1, on_signal) == SIG_ERR)
+		die("signal");
 	prefix = argv[2];
 	return level_a(argc) == -1 ? 1 : 0;
 }
