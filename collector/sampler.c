@@ -64,9 +64,16 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	s->skel->rodata->collect_user = o->user_stacks;
 	s->skel->rodata->all_processes = o->all_processes;
 	s->skel->rodata->self_tgid = (__u32)getpid();
+	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
 	/* Wake the reader when an eighth of the ring is used, not per sample. */
 	s->skel->rodata->wakeup_bytes = ring / 8;
 	r = bpf_map__set_max_entries(s->skel->maps.events, ring);
+	if (r < 0)
+		goto fail;
+	r = libbpf_num_possible_cpus();
+	if (r < 0)
+		goto fail;
+	r = bpf_map__set_max_entries(s->skel->maps.scratch_map, (__u32)r);
 	if (r < 0)
 		goto fail;
 	r = sampler_bpf__load(s->skel);

@@ -23,6 +23,7 @@ struct sampler_options {
 	bool user_stacks;
 	size_t ring_bytes; /* power of two, at least a page; 0 = default */
 	bool all_processes; /* every process but this one, not only the targets */
+	uint32_t stack_copy_bytes; /* user stack copied per sample for DWARF unwinding (0: none) */
 };
 
 /* Called for each record; @data is only valid during the call. Non-zero stops the drain. */

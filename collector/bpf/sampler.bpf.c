@@ -30,6 +30,8 @@ const volatile __u64 wakeup_bytes = 256 * 1024;
 /* Sample every process (but ours), not only those in targets. */
 const volatile bool all_processes = false;
 const volatile __u32 self_tgid = 0;
+/* Bytes of user stack to copy for DWARF unwinding; 0: walk frame pointers instead. */
+const volatile __u32 stack_copy_bytes = 0;
 /* Send the frame-pointer user stack of samples with Python frames too. */
 const volatile bool python_user_stacks = false;
 
@@ -97,9 +99,13 @@ struct scratch {
 	__u8 win[HEARTH_PY_WINDOW + 8];
 };
 
+/*
+ * One scratch per CPU, indexed by CPU number: a per-CPU array's values stop
+ * at 32 KiB, too small with a stack copy. Programs do not nest on a CPU.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the number of possible CPUs, set by user space before load */
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
@@ -169,6 +175,72 @@ static __always_inline bool in_user_mode(struct bpf_perf_event_data *ctx)
 #else
 	return false; /* elsewhere, ask for the kernel stack and let it come back empty */
 #endif
+}
+
+/*
+ * The user registers at the sample: the context's when it interrupted user
+ * code, else those saved at kernel entry. False when they cannot be read.
+ */
+static __always_inline bool read_uregs(struct bpf_perf_event_data *ctx, struct hearth_uregs *r)
+{
+	struct pt_regs *regs;
+
+	if (in_user_mode(ctx)) {
+		r->ip = ctx->regs.ip;
+		r->sp = ctx->regs.sp;
+		r->bp = ctx->regs.bp;
+		r->bx = ctx->regs.bx;
+		r->r12 = ctx->regs.r12;
+		r->r13 = ctx->regs.r13;
+		r->r14 = ctx->regs.r14;
+		r->r15 = ctx->regs.r15;
+		return true;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return false;
+	r->ip = BPF_CORE_READ(regs, ip);
+	r->sp = BPF_CORE_READ(regs, sp);
+	r->bp = BPF_CORE_READ(regs, bp);
+	r->bx = BPF_CORE_READ(regs, bx);
+	r->r12 = BPF_CORE_READ(regs, r12);
+	r->r13 = BPF_CORE_READ(regs, r13);
+	r->r14 = BPF_CORE_READ(regs, r14);
+	r->r15 = BPF_CORE_READ(regs, r15);
+	/* A kernel thread has no user side: its saved registers are zero. */
+	return r->sp != 0;
+}
+
+/*
+ * Copy up to stack_copy_bytes of user stack from @sp into @out, a page at a
+ * time (a read that crosses into an unmapped page fails whole, and the top
+ * of a stack is exactly that). Returns the bytes copied.
+ */
+static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp)
+{
+	__u32 done = 0, want = stack_copy_bytes;
+
+	if (want > HEARTH_STACK_COPY_MAX)
+		want = HEARTH_STACK_COPY_MAX;
+	for (int i = 0; i < HEARTH_STACK_COPY_MAX / 4096 + 1; i++) {
+		__u32 len = 4096 - ((sp + done) & 4095), room = want - done;
+
+		if (done >= want)
+			break;
+		if (len > room)
+			len = room;
+		/* Bounds the verifier can follow, whatever the compiler made of the above. */
+		barrier_var(len);
+		barrier_var(done);
+		len &= 8191;
+		done &= 2 * HEARTH_STACK_COPY_MAX - 1;
+		if (len > 4096 || done > HEARTH_STACK_COPY_MAX - 1)
+			break; /* never, as done < want <= the maximum: the buffer has a page to spare */
+		if (bpf_probe_read_user(out + done, len, (const void *)(sp + done)) < 0)
+			break;
+		done += len;
+	}
+	return done;
 }
 
 /* Read @len bytes (at most HEARTH_PY_WINDOW) of target memory at @addr into the window. */
@@ -369,19 +441,20 @@ SEC("perf_event")
 int hearth_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, zero = 0;
+	__u32 tgid = id >> 32, cpu;
 	const struct hearth_pyproc *pp;
 	struct task_struct *task;
 	struct hearth_sample *s;
 	struct scratch *buf;
-	long klen = 0, ulen = 0, plen = 0;
+	long klen = 0, ulen = 0, plen = 0, dlen = 0;
 	__u64 size;
 
 	if (!is_target(tgid))
 		return 0;
 	counter_inc(HEARTH_COUNTER_SAMPLES);
 
-	buf = bpf_map_lookup_elem(&scratch_map, &zero);
+	cpu = bpf_get_smp_processor_id();
+	buf = bpf_map_lookup_elem(&scratch_map, &cpu);
 	if (!buf)
 		return 0;
 	s = (struct hearth_sample *)buf->data;
@@ -389,7 +462,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	s->time_ns = bpf_ktime_get_ns();
 	s->pid = tgid;
 	s->tid = (__u32)id;
-	s->cpu = bpf_get_smp_processor_id();
+	s->cpu = cpu;
 	s->flags = 0;
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	task = (struct task_struct *)bpf_get_current_task();
@@ -430,10 +503,26 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	}
 	if (ulen > STACK_BYTES)
 		ulen = STACK_BYTES;
+	s->stack_bytes = 0;
+	if (collect_user && stack_copy_bytes && (!plen || python_user_stacks)) {
+		__u32 off = sizeof(*s) + klen + plen + ulen;
+		struct hearth_uregs *r;
+
+		if (off > sizeof(buf->data) - sizeof(*r) - HEARTH_STACK_COPY_MAX - 4096)
+			return 0; /* never: for the verifier */
+		r = (void *)(buf->data + off);
+		if (read_uregs(ctx, r)) {
+			s->flags |= HEARTH_SAMPLE_UREGS;
+			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp);
+			dlen = sizeof(*r) + s->stack_bytes;
+		} else {
+			s->flags |= HEARTH_SAMPLE_UREGS_FAILED;
+		}
+	}
 	s->kernel_bytes = klen;
 	s->python_bytes = plen;
 	s->user_bytes = ulen;
-	size = sizeof(*s) + klen + plen + ulen;
+	size = sizeof(*s) + klen + plen + ulen + dlen;
 	s->hdr.size = size;
 	if (size > sizeof(buf->data))
 		return 0;

@@ -18,6 +18,8 @@
 
 #define HEARTH_MAX_STACK_DEPTH 127 /* the kernel's sysctl_perf_event_max_stack default */
 #define HEARTH_MAX_TARGETS 65536
+/* Most bytes of user stack copied per sample for DWARF unwinding (--unwind dwarf). */
+#define HEARTH_STACK_COPY_MAX 32768
 /* Cgroups watched for --container, and how deep below the root they may sit. */
 #define HEARTH_MAX_CGROUPS 64
 #define HEARTH_CGROUP_MAX_LEVEL 32
@@ -52,6 +54,13 @@ enum hearth_sample_flags {
 	HEARTH_SAMPLE_PY_GIL = 1 << 5,        /* ...and it held the GIL */
 	HEARTH_SAMPLE_PY_TRUNCATED = 1 << 6,  /* more Python frames than were sent */
 	HEARTH_SAMPLE_PY_FAILED = 1 << 7,     /* a read of the frame chain failed midway */
+	HEARTH_SAMPLE_UREGS = 1 << 8,         /* user registers and a stack copy follow (DWARF) */
+	HEARTH_SAMPLE_UREGS_FAILED = 1 << 9,  /* ...were wanted but the registers could not be read */
+};
+
+/* The user registers DWARF unwinding starts from (x86-64): where it ran and the callee-saved ones. */
+struct hearth_uregs {
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
 };
 
 /* Per-CPU counters, summed by user space. */
@@ -94,8 +103,8 @@ struct hearth_sample {
 	__u32 kernel_bytes;
 	__u32 python_bytes;
 	__u32 user_bytes;
-	__u32 _pad;
-	/* the parts, in the order above */
+	__u32 stack_bytes; /* with HEARTH_SAMPLE_UREGS: the stack copy after struct hearth_uregs */
+	/* the parts, in the order above; then struct hearth_uregs and the stack copy */
 };
 
 /* How a version links its frames (enum value of hearth_pyproc.walk). */
@@ -154,6 +163,7 @@ struct hearth_task_event {
 
 #define HEARTH_SAMPLE_MAX_SIZE                                             \
 	(sizeof(struct hearth_sample) + 2 * HEARTH_MAX_STACK_DEPTH * sizeof(__u64) + \
-	 HEARTH_PY_MAX_FRAMES * sizeof(struct hearth_pyframe))
+	 HEARTH_PY_MAX_FRAMES * sizeof(struct hearth_pyframe) + sizeof(struct hearth_uregs) + \
+	 HEARTH_STACK_COPY_MAX + 4096 /* slack for the stack copy's bounds checks */)
 
 #endif
