@@ -39,6 +39,8 @@
 #define RECORD_MAX_RATE 10000
 #define RECORD_POLL_MS 100
 #define RECORD_MAX_WATCHED 4096
+/* User stack copied per sample with --unwind dwarf (see README: truncation by size). */
+#define RECORD_DEFAULT_STACK_SIZE 16384
 
 static pid_t arg_pids[PARSE_MAX_PIDS];
 static int arg_nr_pids;
@@ -54,6 +56,8 @@ static bool arg_python = true;
 static bool arg_gil;
 static bool arg_function;
 static bool arg_full_filenames;
+static bool arg_dwarf;
+static uint64_t arg_stack_size = RECORD_DEFAULT_STACK_SIZE;
 static int arg_verbose;
 static char **arg_command;
 
@@ -105,6 +109,11 @@ static void record_help(void)
 	       "      --full-filenames    Python file names in full (default: site-packages/ and the\n"
 	       "                          standard library's path cut off)\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
+	       "      --unwind MODE       native stacks by frame pointers ('fp', the default) or from a\n"
+	       "                          copy of the stack unwound with DWARF CFI ('dwarf'), for code\n"
+	       "                          built without frame pointers\n"
+	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
+	       "                          (default 16K; 4K to 32K)\n"
 	       "  -v, --verbose           more detail; -vv adds libbpf and verifier output\n"
 	       "  -h, --help              this help\n\n"
 	       "Examples:\n"
@@ -131,6 +140,8 @@ static int record_parse_args(int argc, char **argv)
 		ARG_FUNCTION,
 		ARG_FULL_FILENAMES,
 		ARG_NO_PYTHON,
+		ARG_UNWIND,
+		ARG_STACK_SIZE,
 	};
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },
@@ -145,6 +156,8 @@ static int record_parse_args(int argc, char **argv)
 		{ "function", no_argument, NULL, ARG_FUNCTION },
 		{ "full-filenames", no_argument, NULL, ARG_FULL_FILENAMES },
 		{ "no-python", no_argument, NULL, ARG_NO_PYTHON },
+		{ "unwind", required_argument, NULL, ARG_UNWIND },
+		{ "stack-size", required_argument, NULL, ARG_STACK_SIZE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -207,6 +220,20 @@ static int record_parse_args(int argc, char **argv)
 			break;
 		case ARG_NO_PYTHON:
 			arg_python = false;
+			break;
+		case ARG_UNWIND:
+			if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf")) {
+				log_error("invalid unwind mode '%s': give 'fp' or 'dwarf'", optarg);
+				return -EINVAL;
+			}
+			arg_dwarf = !strcmp(optarg, "dwarf");
+			break;
+		case ARG_STACK_SIZE:
+			if (parse_size(optarg, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
+			    arg_stack_size > HEARTH_STACK_COPY_MAX) {
+				log_error("invalid stack size '%s': give 4K to %dK", optarg, HEARTH_STACK_COPY_MAX / 1024);
+				return -EINVAL;
+			}
 			break;
 		case 'v':
 			arg_verbose++;
@@ -471,6 +498,15 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			rec->python, st->py_processes > 1 ? ", several processes" : "", st->py_stacks,
 			st->py_samples, st->py_samples - st->py_stacks, st->py_truncated, st->py_broken,
 			st->py_unknown_code);
+	if (arg_dwarf) {
+		fprintf(stderr, "hearth: DWARF: %" PRIu64 " stacks unwound, %.1f frames each, %" PRIu64
+				" without user registers; ended by:", st->dwarf_samples,
+			st->dwarf_samples ? (double)st->dwarf_frames / st->dwarf_samples : 0.0, st->dwarf_uregs_failed);
+		for (int i = 0; i < UNWIND_STOP__MAX; i++)
+			if (st->dwarf_stops[i])
+				fprintf(stderr, " %s %" PRIu64, unwind_stop_name((enum unwind_stop)i), st->dwarf_stops[i]);
+		fprintf(stderr, "\n");
+	}
 	if (arg_gil)
 		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",
 			st->gil_filtered);
@@ -666,6 +702,9 @@ int verb_record(int argc, char **argv)
 	co.on_new_process = record_on_new_process;
 	co.python = arg_python;
 	co.gil_only = arg_gil;
+	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
+	/* Stack copies are big: room for a quarter second of them on two CPUs at 99 Hz, at least. */
+	co.ring_bytes = arg_dwarf ? 32u << 20 : 0;
 	co.py.function = arg_function;
 	co.py.full_filenames = arg_full_filenames;
 	co.on_python = record_on_python;

@@ -37,6 +37,8 @@ struct collector {
 	uint32_t *containers;        /* string id of each process's container id, 0 if none */
 	uint32_t *ns_pids;           /* each process's pid in its own namespace, 0 if unknown */
 	struct collector_stats stats;
+	struct unwinder *unwinder;   /* with opts.stack_bytes */
+	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
 	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
@@ -57,6 +59,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		.user_stacks = true,
 		.ring_bytes = o->ring_bytes,
 		.all_processes = o->all_processes,
+		.stack_copy_bytes = o->stack_bytes,
 	};
 	int r;
 
@@ -73,6 +76,8 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	c->pyprocs = calloc(c->opts.max_processes, sizeof(*c->pyprocs));
 	c->containers = calloc(c->opts.max_processes, sizeof(*c->containers));
 	c->ns_pids = calloc(c->opts.max_processes, sizeof(*c->ns_pids));
+	if (c->opts.stack_bytes && (r = unwinder__new(0, &c->unwinder)) < 0)
+		return r;
 	if (!c->processes || !c->pyprocs || !c->containers || !c->ns_pids)
 		return -ENOMEM;
 	r = sampler__new(&so, collector_record, c, &c->sampler);
@@ -87,6 +92,7 @@ struct collector *collector__free(struct collector *c)
 	if (!c)
 		return NULL;
 	sampler__free(c->sampler);
+	unwinder__free(c->unwinder);
 	if (c->processes && c->pids)
 		for (size_t i = 0; i < intern__count(c->pids); i++) {
 			process__free(c->processes[i]);
@@ -476,6 +482,49 @@ static int collector_python_frames(struct collector *c, size_t id, const struct 
 	return 0;
 }
 
+/*
+ * Unwind the stack copy of sample @s with DWARF CFI; on success point
+ * *@ret_ips at the return addresses found. Code without CFI (JIT) keeps
+ * the frame-pointer stack when that one went further. Returns 0 or -ENOMEM.
+ */
+static int collector_unwind(struct collector *c, struct process *p, const struct hearth_sample *s,
+			    const struct hearth_uregs *ur, const __u64 **ret_ips, size_t *ret_n, bool *ret_truncated)
+{
+	const struct procmaps *maps = process__maps(p);
+	struct unwind_snapshot snap = {
+		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
+		.stack = (const uint8_t *)(ur + 1),
+		.stack_len = s->stack_bytes,
+	};
+	enum unwind_stop stop;
+	size_t n = 0;
+	int r;
+
+	if (!maps)
+		return 0;
+	r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, HEARTH_MAX_STACK_DEPTH, &n, &stop);
+	/* A library loaded since the maps were read: read them again and retry once. */
+	if (r == 0 && (stop == UNWIND_STOP_BAD_IP || stop == UNWIND_STOP_NO_INFO) && process__reload_maps(p)) {
+		unwinder__forget_process(c->unwinder, s->pid);
+		maps = process__maps(p);
+		r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, HEARTH_MAX_STACK_DEPTH, &n,
+				     &stop);
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return 0;
+	c->stats.dwarf_samples++;
+	c->stats.dwarf_frames += n;
+	c->stats.dwarf_stops[stop]++;
+	if ((stop == UNWIND_STOP_NO_INFO || stop == UNWIND_STOP_BAD_IP) && *ret_n > n)
+		return 0;
+	*ret_ips = (const __u64 *)c->dwarf_ips;
+	*ret_n = n;
+	*ret_truncated = stop == UNWIND_STOP_DEPTH || stop == UNWIND_STOP_STACK_END;
+	return 0;
+}
+
 static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
 {
 	const __u64 *kips = (const __u64 *)(s + 1);
@@ -483,7 +532,10 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	const __u64 *uips = (const void *)((const char *)(s + 1) + s->kernel_bytes + s->python_bytes);
 	size_t nk = s->kernel_bytes / 8, nu = s->user_bytes / 8, n = 0, id = 0;
 	size_t np = s->python_bytes / sizeof(struct hearth_pyframe);
+	size_t parts = sizeof(*s) + s->kernel_bytes + s->python_bytes + s->user_bytes;
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
+	const struct hearth_uregs *ur = NULL;
+	bool truncated = nu == HEARTH_MAX_STACK_DEPTH;
 	struct process *p;
 	char name[96];
 	int64_t sid;
@@ -491,10 +543,18 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 
 	if (s->kernel_bytes % 8 || s->user_bytes % 8 || s->python_bytes % sizeof(*pf) ||
 	    nk > HEARTH_MAX_STACK_DEPTH || nu > HEARTH_MAX_STACK_DEPTH || np > HEARTH_PY_MAX_FRAMES ||
-	    sizeof(*s) + s->kernel_bytes + s->python_bytes + s->user_bytes > size) {
+	    parts > size) {
 		c->stats.malformed++;
 		return 0;
 	}
+	if (s->flags & HEARTH_SAMPLE_UREGS) {
+		if (s->stack_bytes > HEARTH_STACK_COPY_MAX || parts + sizeof(*ur) + s->stack_bytes > size) {
+			c->stats.malformed++;
+			return 0;
+		}
+		ur = (const void *)((const char *)s + parts);
+	}
+	c->stats.dwarf_uregs_failed += !!(s->flags & HEARTH_SAMPLE_UREGS_FAILED);
 	c->stats.kstack_failed += !!(s->flags & HEARTH_SAMPLE_KSTACK_FAILED);
 	c->stats.ustack_failed += !!(s->flags & HEARTH_SAMPLE_USTACK_FAILED);
 
@@ -524,6 +584,11 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	}
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;
+	if (ur && p && c->unwinder) {
+		r = collector_unwind(c, p, s, ur, &uips, &nu, &truncated);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < nu; i++) {
 		/* The first user address is where it ran, unless we came from the kernel. */
 		uint64_t addr = uips[i] - (i || nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL) ? 1 : 0);
@@ -536,7 +601,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			goto full;
 		n++;
 	}
-	if (nu == HEARTH_MAX_STACK_DEPTH) {
+	if (truncated) {
 		c->stats.truncated++;
 		if ((r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[truncated]", &c->frames[n++])) < 0)
 			goto full;
@@ -630,6 +695,8 @@ static int collector_record(void *ctx, const void *data, size_t size)
 			c->pyprocs[id] = pyprocess__free(c->pyprocs[id]);
 			c->stats.exited++;
 		}
+		if (c->unwinder)
+			unwinder__forget_process(c->unwinder, e->pid);
 		return 0;
 	}
 	case HEARTH_EVENT_FORK:
@@ -640,6 +707,8 @@ static int collector_record(void *ctx, const void *data, size_t size)
 			c->stats.malformed++;
 			return 0;
 		}
+		if (c->unwinder && h->type == HEARTH_EVENT_EXEC)
+			unwinder__forget_process(c->unwinder, e->pid);
 		/* Read the maps now: a short-lived child may be gone by its first sample. */
 		if (collector_process(c, e->pid, true, &p, NULL) == 0 && h->type == HEARTH_EVENT_FORK &&
 		    c->opts.on_new_process)

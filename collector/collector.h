@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "profile.h"
 #include "pyprocess.h"
+#include "unwind.h"
 
 struct collector;
 
@@ -25,6 +26,7 @@ struct collector_options {
 	bool all_processes;   /* sample every process on the machine but this one */
 	size_t ring_bytes;    /* BPF ring buffer size, 0 = default */
 	size_t max_processes; /* processes known at once (0: 65536); exited ones make room */
+	uint32_t stack_bytes; /* user stack copied per sample and unwound with DWARF CFI (0: frame pointers) */
 	bool python;          /* walk the Python stacks of CPython processes */
 	bool gil_only;        /* keep only samples whose thread holds the GIL */
 	struct pyprocess_options py;
@@ -63,6 +65,10 @@ struct collector_stats {
 	uint64_t cgroup_joined;   /* processes that became targets by running in a watched cgroup */
 	uint64_t profile_restarts; /* times collector__restart_profile() started the profile over */
 	uint64_t pid_compactions;  /* times the table of pids seen was rebuilt with the live ones */
+	uint64_t dwarf_samples;    /* samples unwound from a stack copy (stack_bytes) */
+	uint64_t dwarf_frames;     /* frames they gave */
+	uint64_t dwarf_uregs_failed; /* samples whose user registers could not be read */
+	uint64_t dwarf_stops[UNWIND_STOP__MAX]; /* those unwinds by the reason they ended */
 };
 
 /* Load the BPF program. -EPERM without privileges, -ENOENT without BTF, or -errno. */

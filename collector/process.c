@@ -57,6 +57,11 @@ static void process_drop_cache(struct process *p)
 	p->addr_frames = NULL;
 }
 
+const struct procmaps *process__maps(const struct process *p)
+{
+	return p->maps;
+}
+
 void process__forget_profile(struct process *p)
 {
 	process_drop_cache(p);
@@ -171,6 +176,27 @@ static int process_mapping_id(struct process *p, struct profile *prof, size_t i,
 	return 0;
 }
 
+/*
+ * Read the mappings again if the last read is old enough (the interval
+ * backs off while reads find nothing new). Returns true when they were read.
+ */
+static bool process_reload_due(struct process *p)
+{
+	if (p->gone || time_now_ns() - p->last_reload_ns < p->reload_interval_ns)
+		return false;
+	p->stats.map_reloads++;
+	return process_load_maps(p) == 0;
+}
+
+bool process__reload_maps(struct process *p)
+{
+	bool r = process_reload_due(p);
+
+	if (!r && p->reload_interval_ns < PROCESS_RELOAD_MAX_NS)
+		p->reload_interval_ns *= 2;
+	return r;
+}
+
 /* Resolve @addr without the cache. */
 static int process_resolve(struct process *p, struct symcache *c, struct profile *prof,
 			   uint64_t addr, uint32_t *ret_frame, bool *ret_cacheable)
@@ -184,8 +210,7 @@ static int process_resolve(struct process *p, struct symcache *c, struct profile
 
 	p->stats.lookups++;
 	if (!m && !p->gone && time_now_ns() - p->last_reload_ns >= p->reload_interval_ns) {
-		p->stats.map_reloads++;
-		if (process_load_maps(p) == 0)
+		if (process_reload_due(p))
 			m = procmaps__find(p->maps, addr);
 		if (m)
 			p->reload_interval_ns = PROCESS_RELOAD_MIN_NS;

@@ -40,6 +40,16 @@ int process__reset(struct process *p);
 int process__symbolize(struct process *p, struct symcache *c, struct profile *prof, uint64_t addr,
 		       uint32_t *ret_frame);
 
+/* Its mappings as last read (NULL if never read), for unwinding. */
+const struct procmaps *process__maps(const struct process *p);
+
+/*
+ * Read its mappings again, unless they were read very recently (the wait
+ * grows while reads bring nothing new): for an unwinder that met an address
+ * in no mapping. Returns true when they were read.
+ */
+bool process__reload_maps(struct process *p);
+
 /* The profile is starting over: forget every id of it this process holds. */
 void process__forget_profile(struct process *p);
 
