@@ -76,6 +76,8 @@ static const char *arg_http;
 static const char *arg_output_dir;
 static uint64_t arg_every_ns = 60000000000ull;
 static uint64_t arg_keep_ns = 86400000000000ull;
+static bool arg_dwarf;
+static uint64_t arg_stack_size = 16384;
 
 static void help(void)
 {
@@ -95,6 +97,10 @@ static void help(void)
 	       "      --slot TIME         time aggregated per slot (default 1s; 100ms to 1m)\n"
 	       "      --no-kernel         leave kernel frames out\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
+	       "      --unwind MODE       native stacks by frame pointers ('fp', the default) or by\n"
+	       "                          DWARF CFI from a copy of each sample's stack ('dwarf')\n"
+	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
+	       "                          (default 16K; 4K to 32K)\n"
 	       "      --max-dictionary N  strings, frames or stacks kept in memory before they are\n"
 	       "                          dropped and defined anew (default %d; 100 to 4194304)\n"
 	       "      --max-processes N   processes known at once (default 65536; 64 to 4194304);\n"
@@ -133,6 +139,8 @@ enum {
 	ARG_OUTPUT_DIR,
 	ARG_EVERY,
 	ARG_KEEP,
+	ARG_UNWIND,
+	ARG_STACK_SIZE,
 };
 
 static const struct option options[] = {
@@ -154,6 +162,8 @@ static const struct option options[] = {
 	{ "output-dir", required_argument, NULL, ARG_OUTPUT_DIR },
 	{ "every", required_argument, NULL, ARG_EVERY },
 	{ "keep", required_argument, NULL, ARG_KEEP },
+	{ "unwind", required_argument, NULL, ARG_UNWIND },
+	{ "stack-size", required_argument, NULL, ARG_STACK_SIZE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, ARG_VERSION },
@@ -245,6 +255,20 @@ static int apply(int opt, const char *value, const char *where)
 		if (strcmp(value, "0") && parse_duration(value, &arg_keep_ns) < 0) {
 			log_error("%sinvalid time '%s' for --keep: give a duration such as 24h, or 0 to keep all",
 				  where, value);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_UNWIND:
+		if (strcmp(value, "fp") && strcmp(value, "dwarf")) {
+			log_error("%sinvalid unwind mode '%s': give 'fp' or 'dwarf'", where, value);
+			return -EINVAL;
+		}
+		arg_dwarf = !strcmp(value, "dwarf");
+		return 0;
+	case ARG_STACK_SIZE:
+		if (parse_size(value, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
+		    arg_stack_size > HEARTH_STACK_COPY_MAX) {
+			log_error("%sinvalid stack size '%s': give 4K to %dK", where, value, HEARTH_STACK_COPY_MAX / 1024);
 			return -EINVAL;
 		}
 		return 0;
@@ -890,6 +914,9 @@ int main(int argc, char **argv)
 	co.process_roots = true;
 	co.python = arg_python;
 	co.max_processes = arg_max_processes;
+	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
+	/* Stack copies are big: a ring buffer with room for a quarter second of them on 8 CPUs at 99 Hz. */
+	co.ring_bytes = arg_dwarf ? 64u << 20 : 0;
 	r = collector__new(&co, &collector);
 	if (r < 0) {
 		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
