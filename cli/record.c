@@ -506,6 +506,8 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			if (st->dwarf_stops[i])
 				fprintf(stderr, " %s %" PRIu64, unwind_stop_name((enum unwind_stop)i), st->dwarf_stops[i]);
 		fprintf(stderr, "\n");
+		fprintf(stderr, "hearth: DWARF: %.0f bytes of stack copied per sample\n",
+			st->dwarf_samples ? (double)st->dwarf_stack_bytes / st->dwarf_samples : 0.0);
 	}
 	if (arg_gil)
 		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",

@@ -516,6 +516,7 @@ static int collector_unwind(struct collector *c, struct process *p, const struct
 		return 0;
 	c->stats.dwarf_samples++;
 	c->stats.dwarf_frames += n;
+	c->stats.dwarf_stack_bytes += s->stack_bytes;
 	c->stats.dwarf_stops[stop]++;
 	if ((stop == UNWIND_STOP_NO_INFO || stop == UNWIND_STOP_BAD_IP) && *ret_n > n)
 		return 0;
