@@ -4,8 +4,10 @@ each sample's user stack and registers and unwinds them with DWARF CFI.
 
 examples/cpuburn built -O2 -fomit-frame-pointer (cpuburn-nofp) gives, with
 --unwind dwarf, the same profile as the frame-pointer build: its 50/30/20
-shares on complete chains from main, 95% of samples reaching main. Bad
---unwind and --stack-size values are one line and exit 2.
+shares on complete chains from main, 95% of samples reaching main. The same
+for tests/workloads/chains.c, a 41-deep chain and a chain through libc's
+qsort into a callback. Bad --unwind and --stack-size values are one line and
+exit 2.
 BPF tests fail rather than skip under CI."""
 
 import os
@@ -18,6 +20,8 @@ from hearthtest import (CHAIN_A, CHAIN_B, CHAIN_C, CPUBURN, HEARTH, BpfTestCase,
                         has_chain, read_folded, total)
 
 CPUBURN_NOFP = os.environ.get("CPUBURN_NOFP", os.path.join(os.path.dirname(CPUBURN), "cpuburn-nofp"))
+CHAINS_FP = os.environ.get("CHAINS_FP", "build/tests/workloads/chains-fp")
+CHAINS_NOFP = os.environ.get("CHAINS_NOFP", "build/tests/workloads/chains-nofp")
 
 
 def reaching_main(stacks):
@@ -55,6 +59,41 @@ class Dwarf(BpfTestCase):
         dwarf_stacks, _ = self.record_folded(CPUBURN, "--unwind", "dwarf")
         self.check_chains(fp_stacks)
         self.check_chains(dwarf_stacks)
+
+    def check_chains_workload(self, stacks):
+        """tests/workloads/chains.c: a 41-deep chain and a chain through libc's qsort, half each."""
+        n = total(stacks)
+        self.assertGreater(n, 800)
+        self.assertGreater(reaching_main(stacks), 0.95)
+        deep = {f: c for f, c in stacks.items() if "deep_phase" in f}
+        sort = {f: c for f, c in stacks.items() if "compare" in f}
+        self.assertAlmostEqual(total(deep) / n, 0.5, delta=0.1)
+        self.assertAlmostEqual(total(sort) / n, 0.5, delta=0.1)
+
+        def deep_ok(frames):
+            i = frames.index("deep_phase")
+            levels = [f for f in frames[i + 1:] if f.startswith("deep")]
+            return frames[i - 1] == "main" and len(levels) == 41 and frames[-1] == "burn"
+
+        def sort_ok(frames):
+            i, j = frames.index("sort_phase"), frames.index("compare")
+            return (frames[i - 1] == "main" and frames[i + 1].startswith("qsort") and i < j
+                    and frames[j + 1:] == ("burn",))
+
+        good_deep = sum(c for f, c in deep.items() if deep_ok(f))
+        good_sort = sum(c for f, c in sort.items() if sort_ok(f))
+        self.assertGreater(good_deep / total(deep), 0.95, sorted(deep.items(), key=lambda kv: -kv[1])[:3])
+        self.assertGreater(good_sort / total(sort), 0.95, sorted(sort.items(), key=lambda kv: -kv[1])[:3])
+        return total(deep) / n
+
+    def test_deep_chain_and_library_call(self):
+        nofp, _ = self.record_folded(CHAINS_NOFP, "--unwind", "dwarf")
+        fp, _ = self.record_folded(CHAINS_FP, "--unwind", "dwarf")
+        # The same profile with and without frame pointers.
+        self.assertAlmostEqual(self.check_chains_workload(nofp), self.check_chains_workload(fp), delta=0.05)
+        walked, _ = self.record_folded(CHAINS_FP)
+        sys.stderr.write("chains-fp by frame pointers: %.1f%% of samples reach main (libc has none)\n"
+                         % (100 * reaching_main(walked)))
 
     def test_bad_flags(self):
         for args, want in ((["--unwind", "lbr"], "invalid unwind mode"),
