@@ -508,6 +508,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "\n");
 		fprintf(stderr, "hearth: DWARF: %.0f bytes of stack copied per sample\n",
 			st->dwarf_samples ? (double)st->dwarf_stack_bytes / st->dwarf_samples : 0.0);
+		if (st->py_processes)
+			fprintf(stderr, "hearth: DWARF: %" PRIu64 " Python samples without the evaluation loop in "
+					"their native stack (Python frames only)\n", st->py_native_missed);
 	}
 	if (arg_gil)
 		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",

@@ -526,6 +526,52 @@ static int collector_unwind(struct collector *c, struct process *p, const struct
 	return 0;
 }
 
+/* Whether profile frame @id is an activation of CPython's evaluation loop. */
+static bool collector_is_eval_frame(const struct collector *c, uint32_t id)
+{
+	const char *name = profile__str(c->profile, profile__frame(c->profile, id)->name);
+
+	/* 3.6+ run each activation in _PyEval_EvalFrameDefault; 2.7 in PyEval_EvalFrameEx. */
+	return !strcmp(name, "_PyEval_EvalFrameDefault") || !strcmp(name, "PyEval_EvalFrameEx");
+}
+
+/*
+ * Native frames below the innermost Python frame of a Python sample: walk
+ * the unwound stack @ips from the leaf to the first activation of the
+ * evaluation loop, and append the frames met on the way that are not the
+ * interpreter's own (the C extension or library work the Python code
+ * called; the interpreter's call machinery in between is hidden). Appends
+ * nothing, and says so, when the stack holds no activation.
+ */
+static int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *ips, size_t nips,
+				  bool from_kernel, size_t *n, bool *ret_found)
+{
+	uint32_t frames[HEARTH_MAX_STACK_DEPTH];
+	size_t k = 0;
+	int r;
+
+	*ret_found = false;
+	for (size_t i = 0; i < nips && i < HEARTH_MAX_STACK_DEPTH; i++) {
+		uint64_t addr = ips[i] - (i || from_kernel ? 1 : 0);
+
+		r = process__symbolize(p, c->symcache, c->profile, addr, &frames[k]);
+		if (r < 0)
+			return r;
+		if (collector_is_eval_frame(c, frames[k])) {
+			uint32_t interp = profile__frame(c->profile, frames[k])->mapping;
+
+			*ret_found = true;
+			/* The interpreter's own frames (same mapping as its loop) are its business. */
+			for (size_t j = 0; j < k; j++)
+				if (!interp || profile__frame(c->profile, frames[j])->mapping != interp)
+					c->frames[(*n)++] = frames[j];
+			return 0;
+		}
+		k++;
+	}
+	return 0;
+}
+
 static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
 {
 	const __u64 *kips = (const __u64 *)(s + 1);
@@ -582,6 +628,25 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		if (r < 0)
 			goto full;
 		n++;
+	}
+	if (np && p && c->pyprocs[id] && ur && c->unwinder) {
+		/* DWARF: the native work under the innermost Python frame, then the Python stack. */
+		const __u64 *dips = uips;
+		size_t nd = 0, before = n;
+		bool found = false, cut = false;
+
+		r = collector_unwind(c, p, s, ur, &dips, &nd, &cut);
+		if (r < 0)
+			return r;
+		if (dips != uips &&
+		    (r = collector_leaf_natives(c, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), &n,
+						&found)) < 0)
+			goto full;
+		if (!found) {
+			n = before;
+			c->stats.py_native_missed++;
+		}
+		ur = NULL; /* the native stack above the Python frames is the interpreter's */
 	}
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;

@@ -504,7 +504,8 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	if (ulen > STACK_BYTES)
 		ulen = STACK_BYTES;
 	s->stack_bytes = 0;
-	if (collect_user && stack_copy_bytes && (!plen || python_user_stacks)) {
+	/* Python samples too: the native frames below the innermost Python frame come from it. */
+	if (collect_user && stack_copy_bytes) {
 		__u32 off = sizeof(*s) + klen + plen + ulen;
 		struct hearth_uregs *r;
 

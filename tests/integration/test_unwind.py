@@ -12,12 +12,13 @@ BPF tests fail rather than skip under CI."""
 
 import os
 import re
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hearthtest import (CHAIN_A, CHAIN_B, CHAIN_C, CPUBURN, HEARTH, BpfTestCase, chain_share,  # noqa: E402
-                        has_chain, read_folded, total)
+from hearthtest import (CHAIN_A, CHAIN_B, CHAIN_C, CPUBURN, SOURCE_ROOT, BpfTestCase, chain_share,  # noqa: E402
+                        has_chain, interpreters, python_version, read_folded, total)
 
 CPUBURN_NOFP = os.environ.get("CPUBURN_NOFP", os.path.join(os.path.dirname(CPUBURN), "cpuburn-nofp"))
 CHAINS_FP = os.environ.get("CHAINS_FP", "build/tests/workloads/chains-fp")
@@ -104,6 +105,68 @@ class Dwarf(BpfTestCase):
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
             self.assertIn(want, r.stderr)
 
+
+# Calls the extension in a loop: <module> -> caller -> hearthext.spin -> ext_spin -> ext_helper.
+EXT_SCRIPT = """import sys, time
+sys.path.insert(0, sys.argv[1])
+import hearthext
+
+
+def caller(deadline):
+    while time.time() < deadline:
+        hearthext.spin(300000)
+
+
+caller(time.time() + float(sys.argv[2]))
+"""
+
+EXT_SUFFIX = ("import sysconfig; s = sysconfig.get_config_var('EXT_SUFFIX') or '.so'; "
+              "print(sysconfig.get_paths()['include'] + ' ' + s)")
+
+
+class PythonNative(BpfTestCase):
+    """Python stacks with the native frames below them: a C extension's chain under its Python caller."""
+
+    def check_extension(self, python):
+        if not os.path.exists(python):
+            self.skipTest("%s is not installed" % python)
+        include, suffix = subprocess.run([python, "-c", EXT_SUFFIX], capture_output=True, text=True,
+                                         timeout=30, check=True).stdout.split()
+        ext_dir = self.path("ext")
+        os.mkdir(ext_dir)
+        subprocess.run(["gcc", "-O2", "-fomit-frame-pointer", "-shared", "-fPIC", "-I" + include,
+                        os.path.join(SOURCE_ROOT, "tests", "workloads", "hearthext.c"),
+                        "-o", os.path.join(ext_dir, "hearthext" + suffix)], check=True, timeout=120)
+        script = self.path("extwork.py")
+        with open(script, "w") as f:
+            f.write(EXT_SCRIPT)
+        out = self.path("ext.folded")
+        r = self.record(["--unwind", "dwarf", "-r", "499", "-v", "-o", out, "--", python, script, ext_dir, "2"])
+        self.assertIn("Python (CPython %d.%d" % python_version(python)[:2], r.stderr)
+        stacks = read_folded(out)
+        n = total(stacks)
+        self.assertGreater(n, 400)
+
+        def merged(frames):
+            """<module> ... caller, then hearthext_spin -> ext_spin -> ext_helper at the leaf, in that order."""
+            k = len(frames)
+            return (k >= 5 and list(frames[k - 3:]) == ["hearthext_spin", "ext_spin", "ext_helper"]
+                    and frames[k - 4].startswith("caller (") and frames[k - 4].endswith(":8)")
+                    and any(f.startswith("<module> (") for f in frames[:k - 4]))
+
+        good = sum(c for f, c in stacks.items() if merged(f))
+        self.assertGreater(good / n, 0.9, "merged stacks: %d of %d; top: %s"
+                           % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:3]))
+
+
+def add_interpreter_tests():
+    for label, python in interpreters():
+        def test(self, python=python):
+            self.check_extension(python)
+        setattr(PythonNative, "test_extension_" + label.replace(".", "_").replace("-", "_"), test)
+
+
+add_interpreter_tests()
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
