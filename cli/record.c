@@ -57,6 +57,8 @@ static bool arg_gil;
 static bool arg_function;
 static bool arg_full_filenames;
 static bool arg_dwarf;
+static bool arg_native;
+static bool arg_fp; /* --unwind fp given */
 static uint64_t arg_stack_size = RECORD_DEFAULT_STACK_SIZE;
 static int arg_verbose;
 static char **arg_command;
@@ -112,6 +114,9 @@ static void record_help(void)
 	       "      --unwind MODE       native stacks by frame pointers ('fp', the default) or from a\n"
 	       "                          copy of the stack unwound with DWARF CFI ('dwarf'), for code\n"
 	       "                          built without frame pointers\n"
+	       "      --native            Python processes: every native frame, each evaluation loop\n"
+	       "                          replaced by the Python frames it ran (implies --unwind dwarf);\n"
+	       "                          without it, only the native frames below the Python stack\n"
 	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
 	       "                          (default 16K; 4K to 32K)\n"
 	       "  -v, --verbose           more detail; -vv adds libbpf and verifier output\n"
@@ -142,6 +147,7 @@ static int record_parse_args(int argc, char **argv)
 		ARG_NO_PYTHON,
 		ARG_UNWIND,
 		ARG_STACK_SIZE,
+		ARG_NATIVE,
 	};
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },
@@ -158,6 +164,7 @@ static int record_parse_args(int argc, char **argv)
 		{ "no-python", no_argument, NULL, ARG_NO_PYTHON },
 		{ "unwind", required_argument, NULL, ARG_UNWIND },
 		{ "stack-size", required_argument, NULL, ARG_STACK_SIZE },
+		{ "native", no_argument, NULL, ARG_NATIVE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -227,6 +234,10 @@ static int record_parse_args(int argc, char **argv)
 				return -EINVAL;
 			}
 			arg_dwarf = !strcmp(optarg, "dwarf");
+			arg_fp = !arg_dwarf;
+			break;
+		case ARG_NATIVE:
+			arg_native = true;
 			break;
 		case ARG_STACK_SIZE:
 			if (parse_size(optarg, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
@@ -262,6 +273,10 @@ static int record_parse_args(int argc, char **argv)
 	}
 	if (arg_nr_pids && arg_command) {
 		log_error("give either -p PID or a command, not both");
+		return -EINVAL;
+	}
+	if (arg_native && arg_fp) {
+		log_error("--native unwinds with DWARF: drop --unwind fp");
 		return -EINVAL;
 	}
 	if (arg_gil && !arg_python) {
@@ -510,7 +525,8 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			st->dwarf_samples ? (double)st->dwarf_stack_bytes / st->dwarf_samples : 0.0);
 		if (st->py_processes)
 			fprintf(stderr, "hearth: DWARF: %" PRIu64 " Python samples without the evaluation loop in "
-					"their native stack (Python frames only)\n", st->py_native_missed);
+					"their native stack, %" PRIu64 " whose loop activations and Python frames did not "
+					"pair up (Python frames only)\n", st->py_native_missed, st->py_native_mismatch);
 	}
 	if (arg_gil)
 		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",
@@ -707,7 +723,10 @@ int verb_record(int argc, char **argv)
 	co.on_new_process = record_on_new_process;
 	co.python = arg_python;
 	co.gil_only = arg_gil;
+	if (arg_native)
+		arg_dwarf = true;
 	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
+	co.native = arg_native;
 	/* Stack copies are big: room for a quarter second of them on two CPUs at 99 Hz, at least. */
 	co.ring_bytes = arg_dwarf ? 32u << 20 : 0;
 	co.py.function = arg_function;

@@ -572,6 +572,63 @@ static int collector_leaf_natives(struct collector *c, struct process *p, const 
 	return 0;
 }
 
+/*
+ * --native: the whole unwound native stack @ips, each activation of the
+ * evaluation loop replaced by the run of Python frames it was running (the
+ * frames up to one marked HEARTH_PYFRAME_ENTRY), leaf first. When the
+ * activations and the runs do not pair up, appends nothing and says so:
+ * the caller falls back to the Python stack rather than invent an order.
+ */
+static int collector_merge_native(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
+				  const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
+				  bool from_kernel, bool native_cut, size_t *n, bool *ret_ok)
+{
+	struct pyprocess *py = c->pyprocs[id];
+	size_t before = *n, g = 0;
+	uint32_t frame;
+	bool skip;
+	int r;
+
+	*ret_ok = false;
+	for (size_t i = 0; i < nips; i++) {
+		uint64_t addr = ips[i] - (i || from_kernel ? 1 : 0);
+
+		r = process__symbolize(p, c->symcache, c->profile, addr, &frame);
+		if (r < 0)
+			return r;
+		if (!collector_is_eval_frame(c, frame) || (g == np && (s->flags & HEARTH_SAMPLE_PY_TRUNCATED))) {
+			c->frames[(*n)++] = frame;
+			continue;
+		}
+		if (g == np)
+			goto mismatch;
+		do {
+			r = pyprocess__frame(py, c->profile, &pf[g], s->time_ns, &frame, &skip);
+			if (r < 0)
+				return r;
+			if (!skip)
+				c->frames[(*n)++] = frame;
+		} while (!(pf[g++].flags & HEARTH_PYFRAME_ENTRY) && g < np);
+	}
+	/* Python frames left over belong below a native stack cut short; else nothing fits. */
+	if (g < np && !native_cut)
+		goto mismatch;
+	for (; g < np; g++) {
+		r = pyprocess__frame(py, c->profile, &pf[g], s->time_ns, &frame, &skip);
+		if (r < 0)
+			return r;
+		if (!skip)
+			c->frames[(*n)++] = frame;
+	}
+	c->stats.py_stacks++;
+	*ret_ok = true;
+	return 0;
+mismatch:
+	*n = before;
+	c->stats.py_native_mismatch++;
+	return 0;
+}
+
 static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
 {
 	const __u64 *kips = (const __u64 *)(s + 1);
@@ -638,7 +695,20 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		r = collector_unwind(c, p, s, ur, &dips, &nd, &cut);
 		if (r < 0)
 			return r;
-		if (dips != uips &&
+		if (c->opts.native && dips != uips) {
+			bool ok;
+
+			r = collector_merge_native(c, id, p, s, pf, np, dips, nd,
+						   nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), cut, &n, &ok);
+			if (r < 0)
+				goto full;
+			if (ok) {
+				np = 0; /* placed already */
+				truncated = cut;
+				found = true;
+			}
+		}
+		if (np && dips != uips &&
 		    (r = collector_leaf_natives(c, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), &n,
 						&found)) < 0)
 			goto full;

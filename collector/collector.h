@@ -27,6 +27,7 @@ struct collector_options {
 	size_t ring_bytes;    /* BPF ring buffer size, 0 = default */
 	size_t max_processes; /* processes known at once (0: 65536); exited ones make room */
 	uint32_t stack_bytes; /* user stack copied per sample and unwound with DWARF CFI (0: frame pointers) */
+	bool native;          /* with stack_bytes: Python stacks merged into whole native stacks */
 	bool python;          /* walk the Python stacks of CPython processes */
 	bool gil_only;        /* keep only samples whose thread holds the GIL */
 	struct pyprocess_options py;
@@ -63,6 +64,7 @@ struct collector_stats {
 	uint64_t py_incomplete;   /* Python frames left out: not started yet (3.11+) */
 	uint64_t gil_filtered;    /* samples left out because the thread did not hold the GIL */
 	uint64_t py_native_missed; /* Python samples whose unwound native stack had no evaluation loop */
+	uint64_t py_native_mismatch; /* native: activations and runs of Python frames did not pair up */
 	uint64_t cgroup_joined;   /* processes that became targets by running in a watched cgroup */
 	uint64_t profile_restarts; /* times collector__restart_profile() started the profile over */
 	uint64_t pid_compactions;  /* times the table of pids seen was rebuilt with the live ones */

@@ -134,6 +134,7 @@ static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 	b->cframe_current_frame = o->cframe_current_frame;
 	b->owner_cstack = o->iframe_owner_cstack;
 	b->code_adaptive = o->code_code_adaptive;
+	b->frame_is_entry = o->iframe_is_entry;
 	if (o->tstate_frame != PY_OFFSET_NONE) {
 		b->walk = HEARTH_PY_WALK_FRAME_OBJECT;
 		b->tstate_frame = o->tstate_frame;
@@ -150,7 +151,7 @@ static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 		b->frame_instr = o->iframe_instr;
 		b->frame_owner = o->iframe_owner;
 		fw = max16(max16(o->iframe_previous, o->iframe_code), o->iframe_instr) + 8;
-		fw = max16(fw, o->iframe_owner + 1);
+		fw = max16(fw, max16(o->iframe_owner, o->iframe_is_entry) + 1);
 	}
 	tw = max16(max16(o->tstate_next, o->tstate_thread_id),
 		   max16(o->tstate_native_thread_id, b->tstate_frame)) + 8;

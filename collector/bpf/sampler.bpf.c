@@ -371,6 +371,9 @@ static long py_walk_step(__u32 i, void *arg)
 	}
 	next = win_u64(c->b, pp->frame_back);
 	if (pp->owner_cstack >= 0 && win_u8(c->b, pp->frame_owner) == pp->owner_cstack) {
+		/* A shim below an activation (3.12+): the frame before it was that activation's first. */
+		if (c->n > 0)
+			c->out[(c->n - 1) & (HEARTH_PY_MAX_FRAMES - 1)].flags |= HEARTH_PYFRAME_ENTRY;
 		c->frame = next;
 		return 0;
 	}
@@ -380,12 +383,14 @@ static long py_walk_step(__u32 i, void *arg)
 	if (pp->walk == HEARTH_PY_WALK_FRAME_OBJECT) {
 		f->instr = (__s32)win_u32(c->b, pp->frame_instr);
 		f->owner = 0;
+		f->flags = HEARTH_PYFRAME_ENTRY; /* one activation per frame up to 3.10 */
 	} else {
 		__s64 d = (__s64)(win_u64(c->b, pp->frame_instr) - (code + pp->code_adaptive));
 
 		/* Out of range means the frame changed under us: user space finds it unknown. */
 		f->instr = d < -(1ll << 30) || d > (1ll << 30) ? (__s32)(1 << 30) : (__s32)d;
 		f->owner = win_u8(c->b, pp->frame_owner);
+		f->flags = pp->frame_is_entry >= 0 && win_u8(c->b, pp->frame_is_entry) ? HEARTH_PYFRAME_ENTRY : 0;
 	}
 	c->n++;
 	c->frame = next;

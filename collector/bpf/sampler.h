@@ -137,8 +137,21 @@ struct hearth_pyproc {
 	__s16 frame_owner;             /* owner, a byte (3.11+) */
 	__s16 owner_cstack;            /* the owner value of shim frames to skip (3.12+) */
 	__s16 code_adaptive;           /* PyCodeObject.co_code_adaptive (3.11+) */
+	__s16 frame_is_entry;          /* is_entry, a bool (3.11) */
+	__s16 _pad;
 	__u16 tstate_window;           /* bytes of a PyThreadState read: its fields above fit */
 	__u16 frame_window;            /* bytes of a frame read */
+};
+
+/* Bits of hearth_pyframe.flags. */
+enum hearth_pyframe_flags {
+	/*
+	 * The outermost frame of one activation of the evaluation loop: every
+	 * frame up to 3.10, is_entry on 3.11, the frame before a C-stack shim
+	 * from 3.12. Lets user space put each run of frames where its
+	 * _PyEval_EvalFrameDefault sits in the native stack.
+	 */
+	HEARTH_PYFRAME_ENTRY = 1 << 0,
 };
 
 /*
@@ -150,7 +163,8 @@ struct hearth_pyframe {
 	__u64 code;  /* the PyCodeObject (3.13: what f_executable points at) */
 	__s32 instr;
 	__u8 owner;  /* _PyInterpreterFrame.owner (3.11+), else 0 */
-	__u8 _pad[3];
+	__u8 flags;  /* enum hearth_pyframe_flags */
+	__u8 _pad[2];
 };
 
 struct hearth_task_event {

@@ -95,6 +95,7 @@ struct py_offsets {
 	int16_t iframe_owner;        /* owner, a char holding an enum _frameowner */
 	int16_t iframe_owner_generator; /* FRAME_OWNED_BY_GENERATOR: never incomplete (3.11+) */
 	int16_t iframe_owner_cstack; /* FRAME_OWNED_BY_CSTACK, the shim frames to skip (3.12+) */
+	int16_t iframe_is_entry;     /* is_entry, a bool: the outermost frame of an activation (3.11) */
 	int16_t iframe_size;         /* offsetof(localsplus): the fixed part */
 
 	/* PyCodeObject (code.h, cpython/code.h from 3.9) */

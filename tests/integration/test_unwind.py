@@ -125,7 +125,9 @@ EXT_SUFFIX = ("import sysconfig; s = sysconfig.get_config_var('EXT_SUFFIX') or '
 
 
 class PythonNative(BpfTestCase):
-    """Python stacks with the native frames below them: a C extension's chain under its Python caller."""
+    """Python stacks with native frames: a C extension's chain under its Python caller (the default with
+    --unwind dwarf), and with --native the whole native stack from _start, each evaluation loop replaced
+    by the Python frames it ran."""
 
     def check_extension(self, python):
         if not os.path.exists(python):
@@ -157,6 +159,31 @@ class PythonNative(BpfTestCase):
         good = sum(c for f, c in stacks.items() if merged(f))
         self.assertGreater(good / n, 0.9, "merged stacks: %d of %d; top: %s"
                            % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:3]))
+
+        # --native: every native frame in true order, each evaluation loop replaced by its Python frames.
+        out = self.path("native.folded")
+        r = self.record(["--native", "-r", "499", "-v", "-o", out, "--", python, script, ext_dir, "2"])
+        stacks = read_folded(out)
+        n = total(stacks)
+        self.assertGreater(n, 400)
+
+        def whole(frames):
+            names = list(frames)
+            try:
+                m = next(i for i, f in enumerate(names) if f.startswith("<module> ("))
+                c = next(i for i, f in enumerate(names) if f.startswith("caller ("))
+                spin = names.index("hearthext_spin")
+            except (StopIteration, ValueError):
+                return False
+            return (names[0] == "_start" and 0 < m < c < spin and names[spin:] == ["hearthext_spin", "ext_spin",
+                                                                                     "ext_helper"]
+                    and not any(f in ("_PyEval_EvalFrameDefault", "PyEval_EvalFrameEx") for f in names[m:]))
+
+        good = sum(c for f, c in stacks.items() if whole(f))
+        self.assertGreater(good / n, 0.85, "whole merged stacks: %d of %d; top: %s"
+                           % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:3]))
+        mismatch = int(re.search(r"(\d+) whose loop activations", r.stderr).group(1))
+        self.assertLess(mismatch, 0.02 * n, r.stderr)
 
 
 def add_interpreter_tests():
