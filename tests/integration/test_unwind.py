@@ -106,7 +106,8 @@ class Dwarf(BpfTestCase):
             self.assertIn(want, r.stderr)
 
 
-# Calls the extension in a loop: <module> -> caller -> hearthext.spin -> ext_spin -> ext_helper.
+# Calls the extension in a loop: <module> -> caller -> hearthext.spin -> ext_spin -> ext_helper;
+# with "callback", through C and back: <module> -> outer -> hearthext.call -> inner -> hearthext.spin.
 EXT_SCRIPT = """import sys, time
 sys.path.insert(0, sys.argv[1])
 import hearthext
@@ -117,7 +118,19 @@ def caller(deadline):
         hearthext.spin(300000)
 
 
-caller(time.time() + float(sys.argv[2]))
+def inner():
+    hearthext.spin(300000)
+
+
+def outer(deadline):
+    while time.time() < deadline:
+        hearthext.call(inner, 4)
+
+
+if sys.argv[3:] == ["callback"]:
+    outer(time.time() + float(sys.argv[2]))
+else:
+    caller(time.time() + float(sys.argv[2]))
 """
 
 EXT_SUFFIX = ("import sysconfig; s = sysconfig.get_config_var('EXT_SUFFIX') or '.so'; "
@@ -184,6 +197,25 @@ class PythonNative(BpfTestCase):
                            % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:3]))
         mismatch = int(re.search(r"(\d+) whose loop activations", r.stderr).group(1))
         self.assertLess(mismatch, 0.02 * n, r.stderr)
+
+        # Python -> C -> Python: two activations (also on 3.11+, where Python calls Python in one).
+        r = self.record(["--native", "-r", "499", "-v", "-o", out, "--", python, script, ext_dir, "2", "callback"])
+        stacks = read_folded(out)
+        n = total(stacks)
+
+        def nested(frames):
+            names = list(frames)
+            at = {}
+            for i, f in enumerate(names):
+                key = f.split(" (")[0]
+                if key in ("<module>", "outer", "hearthext_call", "inner", "hearthext_spin") and key not in at:
+                    at[key] = i
+            order = [at.get(k, -1) for k in ("<module>", "outer", "hearthext_call", "inner", "hearthext_spin")]
+            return min(order) >= 0 and order == sorted(order) and names[-1] == "ext_helper"
+
+        good = sum(c for f, c in stacks.items() if nested(f))
+        self.assertGreater(good / max(1, n), 0.85, "nested stacks: %d of %d; top: %s"
+                           % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:2]))
 
 
 def add_interpreter_tests():

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * A CPython C extension with a known native chain, for the merged-stack
- * tests: hearthext.spin(n) -> ext_spin -> ext_helper (the hot loop). Built
+ * tests: hearthext.spin(n) -> ext_spin -> ext_helper (the hot loop), and
+ * hearthext.call(f, n), which calls back into Python from C. Built
  * by the test against each interpreter's headers, -O2 -fomit-frame-pointer
  * as extensions usually are. Python 2.7 and 3.x.
  */
@@ -36,8 +37,26 @@ static PyObject *hearthext_spin(PyObject *self, PyObject *args)
 	return PyLong_FromUnsignedLong(ext_spin(n));
 }
 
+/* hearthext.call(f, n): call f() n times from C, a Python -> C -> Python chain. */
+static PyObject *hearthext_call(PyObject *self, PyObject *args)
+{
+	PyObject *f, *r;
+	unsigned long n;
+
+	if (!PyArg_ParseTuple(args, "Ok", &f, &n))
+		return NULL;
+	for (unsigned long i = 0; i < n; i++) {
+		r = PyObject_CallObject(f, NULL);
+		if (!r)
+			return NULL;
+		Py_DECREF(r);
+	}
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
 	{ "spin", hearthext_spin, METH_VARARGS, "burn n steps in C" },
+	{ "call", hearthext_call, METH_VARARGS, "call f() n times from C" },
 	{ NULL, NULL, 0, NULL },
 };
 
