@@ -77,6 +77,7 @@ static const char *arg_output_dir;
 static uint64_t arg_every_ns = 60000000000ull;
 static uint64_t arg_keep_ns = 86400000000000ull;
 static bool arg_dwarf;
+static bool arg_native;
 static uint64_t arg_stack_size = 16384;
 
 static void help(void)
@@ -99,6 +100,8 @@ static void help(void)
 	       "      --no-python         native stacks only, even for Python processes\n"
 	       "      --unwind MODE       native stacks by frame pointers ('fp', the default) or by\n"
 	       "                          DWARF CFI from a copy of each sample's stack ('dwarf')\n"
+	       "      --native            Python processes: every native frame, each evaluation loop\n"
+	       "                          replaced by the Python frames it ran (implies --unwind dwarf)\n"
 	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
 	       "                          (default 16K; 4K to 32K)\n"
 	       "      --max-dictionary N  strings, frames or stacks kept in memory before they are\n"
@@ -141,6 +144,7 @@ enum {
 	ARG_KEEP,
 	ARG_UNWIND,
 	ARG_STACK_SIZE,
+	ARG_NATIVE,
 };
 
 static const struct option options[] = {
@@ -164,6 +168,7 @@ static const struct option options[] = {
 	{ "keep", required_argument, NULL, ARG_KEEP },
 	{ "unwind", required_argument, NULL, ARG_UNWIND },
 	{ "stack-size", required_argument, NULL, ARG_STACK_SIZE },
+	{ "native", no_argument, NULL, ARG_NATIVE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, ARG_VERSION },
@@ -264,6 +269,9 @@ static int apply(int opt, const char *value, const char *where)
 			return -EINVAL;
 		}
 		arg_dwarf = !strcmp(value, "dwarf");
+		return 0;
+	case ARG_NATIVE:
+		arg_native = true;
 		return 0;
 	case ARG_STACK_SIZE:
 		if (parse_size(value, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
@@ -914,9 +922,10 @@ int main(int argc, char **argv)
 	co.process_roots = true;
 	co.python = arg_python;
 	co.max_processes = arg_max_processes;
-	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
+	co.stack_bytes = arg_dwarf || arg_native ? (uint32_t)arg_stack_size : 0;
+	co.native = arg_native;
 	/* Stack copies are big: a ring buffer with room for a quarter second of them on 8 CPUs at 99 Hz. */
-	co.ring_bytes = arg_dwarf ? 64u << 20 : 0;
+	co.ring_bytes = co.stack_bytes ? 64u << 20 : 0;
 	r = collector__new(&co, &collector);
 	if (r < 0) {
 		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
