@@ -57,6 +57,7 @@ static bool arg_gil;
 static bool arg_function;
 static bool arg_full_filenames;
 static bool arg_dwarf;
+static bool arg_auto; /* --unwind auto: DWARF for processes without frame pointers */
 static bool arg_native;
 static bool arg_fp; /* --unwind fp given */
 static uint64_t arg_stack_size = RECORD_DEFAULT_STACK_SIZE;
@@ -111,9 +112,10 @@ static void record_help(void)
 	       "      --full-filenames    Python file names in full (default: site-packages/ and the\n"
 	       "                          standard library's path cut off)\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
-	       "      --unwind MODE       native stacks by frame pointers ('fp', the default) or from a\n"
+	       "      --unwind MODE       native stacks by frame pointers ('fp', the default), from a\n"
 	       "                          copy of the stack unwound with DWARF CFI ('dwarf'), for code\n"
-	       "                          built without frame pointers\n"
+	       "                          built without frame pointers, or 'auto': DWARF for processes\n"
+	       "                          whose executable (or libpython) keeps no frame pointers\n"
 	       "      --native            Python processes: every native frame, each evaluation loop\n"
 	       "                          replaced by the Python frames it ran (implies --unwind dwarf);\n"
 	       "                          without it, only the native frames below the Python stack\n"
@@ -229,11 +231,12 @@ static int record_parse_args(int argc, char **argv)
 			arg_python = false;
 			break;
 		case ARG_UNWIND:
-			if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf")) {
-				log_error("invalid unwind mode '%s': give 'fp' or 'dwarf'", optarg);
+			if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf") && strcmp(optarg, "auto")) {
+				log_error("invalid unwind mode '%s': give 'auto', 'fp' or 'dwarf'", optarg);
 				return -EINVAL;
 			}
-			arg_dwarf = !strcmp(optarg, "dwarf");
+			arg_auto = !strcmp(optarg, "auto");
+			arg_dwarf = !strcmp(optarg, "dwarf") || arg_auto;
 			arg_fp = !arg_dwarf;
 			break;
 		case ARG_NATIVE:
@@ -513,6 +516,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			rec->python, st->py_processes > 1 ? ", several processes" : "", st->py_stacks,
 			st->py_samples, st->py_samples - st->py_stacks, st->py_truncated, st->py_broken,
 			st->py_unknown_code);
+	if (arg_auto)
+		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF\n",
+			st->dwarf_processes);
 	if (arg_dwarf) {
 		fprintf(stderr, "hearth: DWARF: %" PRIu64 " stacks unwound, %.1f frames each, %" PRIu64
 				" without user registers; ended by:", st->dwarf_samples,
@@ -727,6 +733,7 @@ int verb_record(int argc, char **argv)
 		arg_dwarf = true;
 	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
 	co.native = arg_native;
+	co.unwind_auto = arg_auto && !arg_native;
 	/* Stack copies are big: room for a quarter second of them on two CPUs at 99 Hz, at least. */
 	co.ring_bytes = arg_dwarf ? 32u << 20 : 0;
 	co.py.function = arg_function;

@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "cleanup.h"
+#include "fpcheck.h"
 #include "intern.h"
 #include "ksyms.h"
 #include "log.h"
@@ -20,6 +23,8 @@
 #define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
 #define COLLECTOR_SYMCACHE_FILES 1024
 #define COLLECTOR_KERNEL_CACHE_MAX 262144
+/* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
+#define COLLECTOR_FPCHECK_CACHE_MAX 4096
 
 struct collector {
 	struct collector_options opts;
@@ -38,6 +43,9 @@ struct collector {
 	uint32_t *ns_pids;           /* each process's pid in its own namespace, 0 if unknown */
 	struct collector_stats stats;
 	struct unwinder *unwinder;   /* with opts.stack_bytes */
+	struct intern *fp_files;     /* unwind_auto: (dev, inode) of files checked */
+	bool fp_file_ok[COLLECTOR_FPCHECK_CACHE_MAX]; /* ...whether each keeps frame pointers */
+	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
 	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
 	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
 	size_t nr_watches;
@@ -60,6 +68,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		.ring_bytes = o->ring_bytes,
 		.all_processes = o->all_processes,
 		.stack_copy_bytes = o->stack_bytes,
+		.stack_copy_some = o->unwind_auto,
 	};
 	int r;
 
@@ -76,6 +85,9 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	c->pyprocs = calloc(c->opts.max_processes, sizeof(*c->pyprocs));
 	c->containers = calloc(c->opts.max_processes, sizeof(*c->containers));
 	c->ns_pids = calloc(c->opts.max_processes, sizeof(*c->ns_pids));
+	c->dwarf_on = calloc(c->opts.max_processes, sizeof(*c->dwarf_on));
+	if (!c->dwarf_on)
+		return -ENOMEM;
 	if (c->opts.stack_bytes && (r = unwinder__new(0, &c->unwinder)) < 0)
 		return r;
 	if (!c->processes || !c->pyprocs || !c->containers || !c->ns_pids)
@@ -93,6 +105,7 @@ struct collector *collector__free(struct collector *c)
 		return NULL;
 	sampler__free(c->sampler);
 	unwinder__free(c->unwinder);
+	intern__free(c->fp_files);
 	if (c->processes && c->pids)
 		for (size_t i = 0; i < intern__count(c->pids); i++) {
 			process__free(c->processes[i]);
@@ -103,6 +116,7 @@ struct collector *collector__free(struct collector *c)
 	free(c->pyprocs);
 	free(c->containers);
 	free(c->ns_pids);
+	free(c->dwarf_on);
 	intern__free(c->pids);
 	intern__free(c->kernel_cache);
 	free(c->kernel_frames);
@@ -208,6 +222,70 @@ static int collector_read_container(struct collector *c, size_t id, pid_t pid)
 	return 0;
 }
 
+/* Whether the file behind mapping @m of @pid keeps frame pointers (true when it cannot be told). */
+static bool collector_file_has_fp(struct collector *c, pid_t pid, const struct procmap *m)
+{
+	const uint64_t key[] = { m->dev_major, m->dev_minor, m->inode };
+	_cleanup_close_ int fd = -1;
+	bool fp = true;
+	int64_t id;
+	int added;
+
+	if (!c->fp_files || intern__count(c->fp_files) >= COLLECTOR_FPCHECK_CACHE_MAX) {
+		c->fp_files = intern__free(c->fp_files);
+		if (intern__new(COLLECTOR_FPCHECK_CACHE_MAX, &c->fp_files) < 0)
+			return true;
+	}
+	id = intern__add(c->fp_files, key, sizeof(key), &added);
+	if (id < 0)
+		return true;
+	if (!added)
+		return c->fp_file_ok[id];
+	fd = procmap__open(m, pid);
+	if (fd < 0 || fpcheck_file(fd, &fp) < 0)
+		fp = true;
+	c->fp_file_ok[id] = fp;
+	return fp;
+}
+
+/*
+ * --unwind auto: copy the stacks of process @pid for DWARF unwinding when
+ * its executable, or the libpython it runs, keeps no frame pointers (the
+ * code whose stacks matter most; libraries such as libc keep none either,
+ * but cost only the frame where they are the leaf).
+ */
+static int collector_decide_unwind(struct collector *c, size_t id, struct process *p, pid_t pid)
+{
+	const struct procmaps *maps = process__maps(p);
+	struct stat st;
+	char path[64];
+	bool need = false;
+
+	if (!maps)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &st) < 0)
+		return 0;
+	for (size_t i = 0; i < maps->nr && !need; i++) {
+		const struct procmap *m = &maps->maps[i];
+		const char *base = strrchr(m->path, '/');
+
+		if (!(m->prot & PROCMAP_EXEC) || !procmap__is_file(m))
+			continue;
+		base = base ? base + 1 : m->path;
+		if (!(m->inode == st.st_ino && m->dev_major == major(st.st_dev) && m->dev_minor == minor(st.st_dev)) &&
+		    strncmp(base, "libpython", 9))
+			continue;
+		need = !collector_file_has_fp(c, pid, m);
+	}
+	/* Counted once a process: a command is seen before its exec (as hearth) and after. */
+	if (need != c->dwarf_on[id]) {
+		c->stats.dwarf_processes += need ? 1 : -1;
+		c->dwarf_on[id] = need;
+	}
+	return sampler__set_dwarf(c->sampler, pid, need);
+}
+
 /* The process entry of @pid, created (maps read) on first sight; its index in *@ret_id. */
 static int collector_process(struct collector *c, pid_t pid, bool reset, struct process **ret,
 			     size_t *ret_id)
@@ -241,6 +319,9 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 	if (added || reset) {
 		r = collector_python_probe(c, (size_t)id, pid);
 		if (r < 0 && r != -ESRCH)
+			return r;
+		if (c->opts.unwind_auto && c->opts.stack_bytes &&
+		    (r = collector_decide_unwind(c, (size_t)id, c->processes[id], pid)) < 0 && r != -ENOENT)
 			return r;
 	}
 	*ret = c->processes[id];
@@ -830,6 +911,7 @@ static int collector_record(void *ctx, const void *data, size_t size)
 			c->processes[id] = process__free(c->processes[id]);
 			c->pyprocs[id] = pyprocess__free(c->pyprocs[id]);
 			c->stats.exited++;
+			c->dwarf_on[id] = false; /* still counted: a process found without them */
 		}
 		if (c->unwinder)
 			unwinder__forget_process(c->unwinder, e->pid);
@@ -889,6 +971,8 @@ static int collector_compact_pids(struct collector *c)
 		c->pyprocs[id] = TAKE_PTR(c->pyprocs[i]);
 		c->containers[id] = c->containers[i];
 		c->ns_pids[id] = c->ns_pids[i];
+		c->dwarf_on[id] = c->dwarf_on[i];
+		c->dwarf_on[i] = false;
 	}
 	intern__free(c->pids);
 	c->pids = pids;

@@ -28,6 +28,7 @@ struct collector_options {
 	size_t max_processes; /* processes known at once (0: 65536); exited ones make room */
 	uint32_t stack_bytes; /* user stack copied per sample and unwound with DWARF CFI (0: frame pointers) */
 	bool native;          /* with stack_bytes: Python stacks merged into whole native stacks */
+	bool unwind_auto;     /* with stack_bytes: copy stacks only of processes without frame pointers */
 	bool python;          /* walk the Python stacks of CPython processes */
 	bool gil_only;        /* keep only samples whose thread holds the GIL */
 	struct pyprocess_options py;
@@ -68,6 +69,7 @@ struct collector_stats {
 	uint64_t cgroup_joined;   /* processes that became targets by running in a watched cgroup */
 	uint64_t profile_restarts; /* times collector__restart_profile() started the profile over */
 	uint64_t pid_compactions;  /* times the table of pids seen was rebuilt with the live ones */
+	uint64_t dwarf_processes;  /* unwind_auto: processes found without frame pointers */
 	uint64_t dwarf_samples;    /* samples unwound from a stack copy (stack_bytes) */
 	uint64_t dwarf_frames;     /* frames they gave */
 	uint64_t dwarf_stack_bytes; /* stack bytes copied for them (ring buffer bandwidth) */

@@ -65,6 +65,7 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	s->skel->rodata->all_processes = o->all_processes;
 	s->skel->rodata->self_tgid = (__u32)getpid();
 	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
+	s->skel->rodata->unwind_all = !o->stack_copy_some;
 	/* Wake the reader when an eighth of the ring is used, not per sample. */
 	s->skel->rodata->wakeup_bytes = ring / 8;
 	r = bpf_map__set_max_entries(s->skel->maps.events, ring);
@@ -194,6 +195,21 @@ int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_lev
 	if (bpf_map__delete_elem(s->skel->maps.cgroups, &key, sizeof(key), 0) < 0 && errno != ENOENT)
 		return -errno;
 	s->skel->bss->cgroup_max_level = max_level;
+	return 0;
+}
+
+int sampler__set_dwarf(struct sampler *s, pid_t pid, bool on)
+{
+	__u32 key = (__u32)pid;
+	__u8 one = 1;
+
+	if (!on) {
+		if (bpf_map__delete_elem(s->skel->maps.dwarf_procs, &key, sizeof(key), 0) < 0 && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	if (bpf_map__update_elem(s->skel->maps.dwarf_procs, &key, sizeof(key), &one, sizeof(one), BPF_ANY) < 0)
+		return -errno;
 	return 0;
 }
 

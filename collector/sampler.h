@@ -24,6 +24,7 @@ struct sampler_options {
 	size_t ring_bytes; /* power of two, at least a page; 0 = default */
 	bool all_processes; /* every process but this one, not only the targets */
 	uint32_t stack_copy_bytes; /* user stack copied per sample for DWARF unwinding (0: none) */
+	bool stack_copy_some;      /* ...only for processes given to sampler__set_dwarf() */
 };
 
 /* Called for each record; @data is only valid during the call. Non-zero stops the drain. */
@@ -60,6 +61,9 @@ int sampler__for_each_target(struct sampler *s, int (*fn)(void *ctx, pid_t pid, 
  */
 int sampler__watch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
 int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
+
+/* Copy the stacks of @pid's samples (with stack_copy_some), or stop. Returns 0 or -errno. */
+int sampler__set_dwarf(struct sampler *s, pid_t pid, bool on);
 
 /* Walk the Python frames of @pid's samples as @py says; NULL stops it. Returns 0 or -errno. */
 int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py);

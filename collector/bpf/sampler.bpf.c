@@ -32,6 +32,8 @@ const volatile bool all_processes = false;
 const volatile __u32 self_tgid = 0;
 /* Bytes of user stack to copy for DWARF unwinding; 0: walk frame pointers instead. */
 const volatile __u32 stack_copy_bytes = 0;
+/* Copy it for every process; else only for those in dwarf_procs (--unwind auto). */
+const volatile bool unwind_all = true;
 /* Send the frame-pointer user stack of samples with Python frames too. */
 const volatile bool python_user_stacks = false;
 
@@ -75,6 +77,14 @@ struct {
 	__type(key, __u32); /* tgid */
 	__type(value, struct hearth_pyproc);
 } pyprocs SEC(".maps");
+
+/* Processes whose code keeps no frame pointers: their samples carry a stack copy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HEARTH_MAX_TARGETS);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8); /* unused */
+} dwarf_procs SEC(".maps");
 
 /* Where a thread's PyThreadState was found, so most samples skip the list walk. */
 struct pythread {
@@ -510,7 +520,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		ulen = STACK_BYTES;
 	s->stack_bytes = 0;
 	/* Python samples too: the native frames below the innermost Python frame come from it. */
-	if (collect_user && stack_copy_bytes) {
+	if (collect_user && stack_copy_bytes && (unwind_all || bpf_map_lookup_elem(&dwarf_procs, &tgid))) {
 		__u32 off = sizeof(*s) + klen + plen + ulen;
 		struct hearth_uregs *r;
 
@@ -581,6 +591,11 @@ int BPF_PROG(hearth_fork, struct task_struct *parent, struct task_struct *child)
 	pp = bpf_map_lookup_elem(&pyprocs, &ptgid);
 	if (pp)
 		bpf_map_update_elem(&pyprocs, &ctgid, pp, BPF_ANY);
+	if (bpf_map_lookup_elem(&dwarf_procs, &ptgid)) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&dwarf_procs, &ctgid, &one, BPF_ANY);
+	}
 	task_event(HEARTH_EVENT_FORK, ctgid, ptgid, child);
 	return 0;
 }
@@ -594,6 +609,7 @@ int BPF_PROG(hearth_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		return 0;
 	/* A new program: user space looks for an interpreter again. */
 	bpf_map_delete_elem(&pyprocs, &tgid);
+	bpf_map_delete_elem(&dwarf_procs, &tgid);
 	task_event(HEARTH_EVENT_EXEC, tgid, 0, p);
 	return 0;
 }
@@ -609,6 +625,7 @@ int BPF_PROG(hearth_exit, struct task_struct *p)
 	if (!all_processes && !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	bpf_map_delete_elem(&pyprocs, &tgid);
+	bpf_map_delete_elem(&dwarf_procs, &tgid);
 	/* A dead tgid samples nothing; its number may come back as another process. */
 	bpf_map_delete_elem(&targets, &tgid);
 	task_event(HEARTH_EVENT_EXIT, tgid, 0, p);

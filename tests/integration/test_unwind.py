@@ -96,8 +96,21 @@ class Dwarf(BpfTestCase):
         sys.stderr.write("chains-fp by frame pointers: %.1f%% of samples reach main (libc has none)\n"
                          % (100 * reaching_main(walked)))
 
+    def test_auto_copies_only_where_needed(self):
+        # A frame-pointer build is walked in BPF: no stack copies, the same profile.
+        fp_stacks, err = self.record_folded(CPUBURN, "--unwind", "auto")
+        self.assertRegex(err, r"--unwind auto: 0 processes without frame pointers")
+        self.assertRegex(err, r"DWARF: 0 stacks unwound")
+        self.check_chains(fp_stacks)
+        # A build without them gets its stacks copied and unwound.
+        nofp_stacks, err = self.record_folded(CPUBURN_NOFP, "--unwind", "auto")
+        self.assertRegex(err, r"--unwind auto: 1 processes without frame pointers")
+        self.assertGreater(reaching_main(nofp_stacks), 0.95)
+        self.check_chains(nofp_stacks)
+
     def test_bad_flags(self):
         for args, want in ((["--unwind", "lbr"], "invalid unwind mode"),
+                           (["--native", "--unwind", "fp"], "--native unwinds with DWARF"),
                            (["--unwind", "dwarf", "--stack-size", "100"], "invalid stack size"),
                            (["--stack-size", "1G"], "invalid stack size")):
             r = self.record(args + ["--", CPUBURN, "1"], check=False)
