@@ -56,8 +56,9 @@ static bool arg_python = true;
 static bool arg_gil;
 static bool arg_function;
 static bool arg_full_filenames;
-static bool arg_dwarf;
-static bool arg_auto; /* --unwind auto: DWARF for processes without frame pointers */
+/* --unwind auto, the default: DWARF for processes without frame pointers, else frame pointers. */
+static bool arg_dwarf = true;
+static bool arg_auto = true;
 static bool arg_native;
 static bool arg_fp; /* --unwind fp given */
 static uint64_t arg_stack_size = RECORD_DEFAULT_STACK_SIZE;
@@ -112,10 +113,10 @@ static void record_help(void)
 	       "      --full-filenames    Python file names in full (default: site-packages/ and the\n"
 	       "                          standard library's path cut off)\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
-	       "      --unwind MODE       native stacks by frame pointers ('fp', the default), from a\n"
-	       "                          copy of the stack unwound with DWARF CFI ('dwarf'), for code\n"
-	       "                          built without frame pointers, or 'auto': DWARF for processes\n"
-	       "                          whose executable (or libpython) keeps no frame pointers\n"
+	       "      --unwind MODE       native stacks: 'auto' (the default) walks frame pointers where\n"
+	       "                          the executable (or libpython) keeps them and unwinds a copy\n"
+	       "                          of the stack with DWARF CFI where it does not; 'fp' or\n"
+	       "                          'dwarf' for every process\n"
 	       "      --native            Python processes: every native frame, each evaluation loop\n"
 	       "                          replaced by the Python frames it ran (implies --unwind dwarf);\n"
 	       "                          without it, only the native frames below the Python stack\n"
@@ -519,7 +520,7 @@ static void record_summary(const struct record *rec, const struct collector_stat
 	if (arg_auto)
 		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF\n",
 			st->dwarf_processes);
-	if (arg_dwarf) {
+	if (arg_dwarf && (!arg_auto || st->dwarf_processes)) {
 		fprintf(stderr, "hearth: DWARF: %" PRIu64 " stacks unwound, %.1f frames each, %" PRIu64
 				" without user registers; ended by:", st->dwarf_samples,
 			st->dwarf_samples ? (double)st->dwarf_frames / st->dwarf_samples : 0.0, st->dwarf_uregs_failed);
@@ -729,11 +730,13 @@ int verb_record(int argc, char **argv)
 	co.on_new_process = record_on_new_process;
 	co.python = arg_python;
 	co.gil_only = arg_gil;
-	if (arg_native)
+	if (arg_native) {
 		arg_dwarf = true;
+		arg_auto = false; /* every process: its frames go around the Python ones */
+	}
 	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
 	co.native = arg_native;
-	co.unwind_auto = arg_auto && !arg_native;
+	co.unwind_auto = arg_auto;
 	/* Stack copies are big: room for a quarter second of them on two CPUs at 99 Hz, at least. */
 	co.ring_bytes = arg_dwarf ? 32u << 20 : 0;
 	co.py.function = arg_function;

@@ -76,7 +76,9 @@ static const char *arg_http;
 static const char *arg_output_dir;
 static uint64_t arg_every_ns = 60000000000ull;
 static uint64_t arg_keep_ns = 86400000000000ull;
-static bool arg_dwarf;
+/* --unwind auto, the default: DWARF for processes without frame pointers, else frame pointers. */
+static bool arg_dwarf = true;
+static bool arg_auto = true;
 static bool arg_native;
 static uint64_t arg_stack_size = 16384;
 
@@ -98,8 +100,9 @@ static void help(void)
 	       "      --slot TIME         time aggregated per slot (default 1s; 100ms to 1m)\n"
 	       "      --no-kernel         leave kernel frames out\n"
 	       "      --no-python         native stacks only, even for Python processes\n"
-	       "      --unwind MODE       native stacks by frame pointers ('fp', the default) or by\n"
-	       "                          DWARF CFI from a copy of each sample's stack ('dwarf')\n"
+	       "      --unwind MODE       native stacks: 'auto' (the default) walks frame pointers where\n"
+	       "                          a process's executable (or libpython) keeps them and unwinds\n"
+	       "                          a copy of its stack with DWARF CFI where not; 'fp', 'dwarf'\n"
 	       "      --native            Python processes: every native frame, each evaluation loop\n"
 	       "                          replaced by the Python frames it ran (implies --unwind dwarf)\n"
 	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
@@ -264,11 +267,12 @@ static int apply(int opt, const char *value, const char *where)
 		}
 		return 0;
 	case ARG_UNWIND:
-		if (strcmp(value, "fp") && strcmp(value, "dwarf")) {
-			log_error("%sinvalid unwind mode '%s': give 'fp' or 'dwarf'", where, value);
+		if (strcmp(value, "fp") && strcmp(value, "dwarf") && strcmp(value, "auto")) {
+			log_error("%sinvalid unwind mode '%s': give 'auto', 'fp' or 'dwarf'", where, value);
 			return -EINVAL;
 		}
-		arg_dwarf = !strcmp(value, "dwarf");
+		arg_auto = !strcmp(value, "auto");
+		arg_dwarf = !strcmp(value, "dwarf") || arg_auto;
 		return 0;
 	case ARG_NATIVE:
 		arg_native = true;
@@ -924,8 +928,9 @@ int main(int argc, char **argv)
 	co.max_processes = arg_max_processes;
 	co.stack_bytes = arg_dwarf || arg_native ? (uint32_t)arg_stack_size : 0;
 	co.native = arg_native;
-	/* Stack copies are big: a ring buffer with room for a quarter second of them on 8 CPUs at 99 Hz. */
-	co.ring_bytes = co.stack_bytes ? 64u << 20 : 0;
+	co.unwind_auto = arg_auto && !arg_native;
+	/* Stack copies are big: room for a second of 16 KiB copies from 8 busy CPUs at 99 Hz. */
+	co.ring_bytes = co.stack_bytes ? 16u << 20 : 0;
 	r = collector__new(&co, &collector);
 	if (r < 0) {
 		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
