@@ -530,6 +530,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "\n");
 		fprintf(stderr, "hearth: DWARF: %.0f bytes of stack copied per sample\n",
 			st->dwarf_samples ? (double)st->dwarf_stack_bytes / st->dwarf_samples : 0.0);
+		if (st->dwarf_partial)
+			fprintf(stderr, "hearth: DWARF: %" PRIu64 " Python samples unwound only down to the evaluation "
+					"loop (the rest is not shown without --native)\n", st->dwarf_partial);
 		if (st->py_processes)
 			fprintf(stderr, "hearth: DWARF: %" PRIu64 " Python samples without the evaluation loop in "
 					"their native stack, %" PRIu64 " whose loop activations and Python frames did not "
@@ -737,8 +740,8 @@ int verb_record(int argc, char **argv)
 	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
 	co.native = arg_native;
 	co.unwind_auto = arg_auto;
-	/* Stack copies are big: room for a quarter second of them on two CPUs at 99 Hz, at least. */
-	co.ring_bytes = arg_dwarf ? 32u << 20 : 0;
+	/* Stack copies are big: 32 MiB holds a quarter second of 16 KiB copies from 8 CPUs at 999 Hz; auto copies fewer. */
+	co.ring_bytes = !arg_dwarf ? 0 : arg_auto ? 16u << 20 : 32u << 20;
 	co.py.function = arg_function;
 	co.py.full_filenames = arg_full_filenames;
 	co.on_python = record_on_python;

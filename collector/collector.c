@@ -23,6 +23,8 @@
 #define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
 #define COLLECTOR_SYMCACHE_FILES 1024
 #define COLLECTOR_KERNEL_CACHE_MAX 262144
+/* Native frames unwound first below a Python sample, looking for the evaluation loop. */
+#define COLLECTOR_PY_LEAF_DEPTH 24
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
 #define COLLECTOR_FPCHECK_CACHE_MAX 4096
 
@@ -569,7 +571,8 @@ static int collector_python_frames(struct collector *c, size_t id, const struct 
  * the frame-pointer stack when that one went further. Returns 0 or -ENOMEM.
  */
 static int collector_unwind(struct collector *c, struct process *p, const struct hearth_sample *s,
-			    const struct hearth_uregs *ur, const __u64 **ret_ips, size_t *ret_n, bool *ret_truncated)
+			    const struct hearth_uregs *ur, size_t max, const __u64 **ret_ips, size_t *ret_n,
+			    bool *ret_truncated, bool *ret_partial)
 {
 	const struct procmaps *maps = process__maps(p);
 	struct unwind_snapshot snap = {
@@ -583,13 +586,12 @@ static int collector_unwind(struct collector *c, struct process *p, const struct
 
 	if (!maps)
 		return 0;
-	r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, HEARTH_MAX_STACK_DEPTH, &n, &stop);
+	r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
 	/* A library loaded since the maps were read: read them again and retry once. */
 	if (r == 0 && (stop == UNWIND_STOP_BAD_IP || stop == UNWIND_STOP_NO_INFO) && process__reload_maps(p)) {
 		unwinder__forget_process(c->unwinder, s->pid);
 		maps = process__maps(p);
-		r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, HEARTH_MAX_STACK_DEPTH, &n,
-				     &stop);
+		r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
 	}
 	if (r == -ENOMEM)
 		return r;
@@ -598,12 +600,17 @@ static int collector_unwind(struct collector *c, struct process *p, const struct
 	c->stats.dwarf_samples++;
 	c->stats.dwarf_frames += n;
 	c->stats.dwarf_stack_bytes += s->stack_bytes;
-	c->stats.dwarf_stops[stop]++;
+	/* A walk asked to stop early (Python samples: down to the loop) did not end by depth. */
+	if (stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH)
+		c->stats.dwarf_partial++;
+	else
+		c->stats.dwarf_stops[stop]++;
 	if ((stop == UNWIND_STOP_NO_INFO || stop == UNWIND_STOP_BAD_IP) && *ret_n > n)
 		return 0;
 	*ret_ips = (const __u64 *)c->dwarf_ips;
 	*ret_n = n;
 	*ret_truncated = stop == UNWIND_STOP_DEPTH || stop == UNWIND_STOP_STACK_END;
+	*ret_partial = stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH;
 	return 0;
 }
 
@@ -773,7 +780,15 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		size_t nd = 0, before = n;
 		bool found = false, cut = false;
 
-		r = collector_unwind(c, p, s, ur, &dips, &nd, &cut);
+		bool partial = false;
+
+		/*
+		 * Only the frames down to the innermost activation of the loop are
+		 * shown without --native: unwind that far first (a few frames,
+		 * most of the time), the whole stack only if the loop is deeper.
+		 */
+		r = collector_unwind(c, p, s, ur, c->opts.native ? HEARTH_MAX_STACK_DEPTH : COLLECTOR_PY_LEAF_DEPTH,
+				     &dips, &nd, &cut, &partial);
 		if (r < 0)
 			return r;
 		if (c->opts.native && dips != uips) {
@@ -793,6 +808,20 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		    (r = collector_leaf_natives(c, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), &n,
 						&found)) < 0)
 			goto full;
+		if (np && !found && partial) {
+			/* The same sample, walked again in full: count it once. */
+			c->stats.dwarf_samples--;
+			c->stats.dwarf_partial--;
+			c->stats.dwarf_frames -= nd;
+			c->stats.dwarf_stack_bytes -= s->stack_bytes;
+			r = collector_unwind(c, p, s, ur, HEARTH_MAX_STACK_DEPTH, &dips, &nd, &cut, &partial);
+			if (r < 0)
+				return r;
+			if (dips != uips &&
+			    (r = collector_leaf_natives(c, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL),
+							&n, &found)) < 0)
+				goto full;
+		}
 		if (!found) {
 			n = before;
 			c->stats.py_native_missed++;
@@ -802,7 +831,9 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;
 	if (ur && p && c->unwinder) {
-		r = collector_unwind(c, p, s, ur, &uips, &nu, &truncated);
+		bool partial;
+
+		r = collector_unwind(c, p, s, ur, HEARTH_MAX_STACK_DEPTH, &uips, &nu, &truncated, &partial);
 		if (r < 0)
 			return r;
 	}

@@ -72,6 +72,7 @@ struct collector_stats {
 	uint64_t dwarf_processes;  /* unwind_auto: processes found without frame pointers */
 	uint64_t dwarf_samples;    /* samples unwound from a stack copy (stack_bytes) */
 	uint64_t dwarf_frames;     /* frames they gave */
+	uint64_t dwarf_partial;    /* Python samples unwound only down to the evaluation loop, on purpose */
 	uint64_t dwarf_stack_bytes; /* stack bytes copied for them (ring buffer bandwidth) */
 	uint64_t dwarf_uregs_failed; /* samples whose user registers could not be read */
 	uint64_t dwarf_stops[UNWIND_STOP__MAX]; /* those unwinds by the reason they ended */
