@@ -929,8 +929,11 @@ int main(int argc, char **argv)
 	co.stack_bytes = arg_dwarf || arg_native ? (uint32_t)arg_stack_size : 0;
 	co.native = arg_native;
 	co.unwind_auto = arg_auto && !arg_native;
-	/* Stack copies are big: room for a second of 16 KiB copies from 8 busy CPUs at 99 Hz. */
-	co.ring_bytes = co.stack_bytes ? 16u << 20 : 0;
+	/*
+	 * The default ring buffer (8 MiB) holds over a second of 16 KiB stack
+	 * copies from 4 busy CPUs at 99 Hz, and the daemon drains it every 100 ms;
+	 * its pages count in the daemon's RSS.
+	 */
 	r = collector__new(&co, &collector);
 	if (r < 0) {
 		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
