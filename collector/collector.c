@@ -24,7 +24,9 @@
 #define COLLECTOR_SYMCACHE_FILES 1024
 #define COLLECTOR_KERNEL_CACHE_MAX 262144
 /* Native frames unwound first below a Python sample, looking for the evaluation loop. */
-#define COLLECTOR_PY_LEAF_DEPTH 24
+#define COLLECTOR_PY_LEAF_DEPTH 8
+/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
+#define COLLECTOR_PY_STACK_COPY 4096
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
 #define COLLECTOR_FPCHECK_CACHE_MAX 4096
 
@@ -71,6 +73,8 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		.all_processes = o->all_processes,
 		.stack_copy_bytes = o->stack_bytes,
 		.stack_copy_some = o->unwind_auto,
+		/* Without --native, Python samples need the stack down to the loop only. */
+		.py_stack_copy_bytes = o->native ? 0 : COLLECTOR_PY_STACK_COPY,
 	};
 	int r;
 

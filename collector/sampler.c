@@ -66,6 +66,7 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	s->skel->rodata->self_tgid = (__u32)getpid();
 	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
 	s->skel->rodata->unwind_all = !o->stack_copy_some;
+	s->skel->rodata->py_stack_copy_bytes = o->py_stack_copy_bytes;
 	/* Wake the reader when an eighth of the ring is used, not per sample. */
 	s->skel->rodata->wakeup_bytes = ring / 8;
 	r = bpf_map__set_max_entries(s->skel->maps.events, ring);

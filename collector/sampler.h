@@ -25,6 +25,7 @@ struct sampler_options {
 	bool all_processes; /* every process but this one, not only the targets */
 	uint32_t stack_copy_bytes; /* user stack copied per sample for DWARF unwinding (0: none) */
 	bool stack_copy_some;      /* ...only for processes given to sampler__set_dwarf() */
+	uint32_t py_stack_copy_bytes; /* ...at most this much for samples with Python frames (0: the same) */
 };
 
 /* Called for each record; @data is only valid during the call. Non-zero stops the drain. */

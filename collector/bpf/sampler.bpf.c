@@ -32,6 +32,9 @@ const volatile bool all_processes = false;
 const volatile __u32 self_tgid = 0;
 /* Bytes of user stack to copy for DWARF unwinding; 0: walk frame pointers instead. */
 const volatile __u32 stack_copy_bytes = 0;
+/* With Python frames found, copy at most this much (0: stack_copy_bytes): without --native only the
+ * native frames down to the innermost activation of the loop are used, a few hundred bytes. */
+const volatile __u32 py_stack_copy_bytes = 0;
 /* Copy it for every process; else only for those in dwarf_procs (--unwind auto). */
 const volatile bool unwind_all = true;
 /* Send the frame-pointer user stack of samples with Python frames too. */
@@ -226,9 +229,12 @@ static __always_inline bool read_uregs(struct bpf_perf_event_data *ctx, struct h
  * time (a read that crosses into an unmapped page fails whole, and the top
  * of a stack is exactly that). Returns the bytes copied.
  */
-static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp)
+static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp, bool python)
 {
 	__u32 done = 0, want = stack_copy_bytes;
+
+	if (python && py_stack_copy_bytes && py_stack_copy_bytes < want)
+		want = py_stack_copy_bytes;
 
 	if (want > HEARTH_STACK_COPY_MAX)
 		want = HEARTH_STACK_COPY_MAX;
@@ -529,7 +535,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		r = (void *)(buf->data + off);
 		if (read_uregs(ctx, r)) {
 			s->flags |= HEARTH_SAMPLE_UREGS;
-			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp);
+			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp, plen > 0);
 			dlen = sizeof(*r) + s->stack_bytes;
 		} else {
 			s->flags |= HEARTH_SAMPLE_UREGS_FAILED;
