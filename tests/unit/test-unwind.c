@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture-regs.h"
 #include "check.h"
 #include "cleanup.h"
 #include "elfsym.h"
@@ -422,18 +423,7 @@ __attribute__((noipa)) static void test_live_self(struct unwinder *u)
 	size_t n = 0, len;
 	bool saw_self = false, saw_main = false;
 
-	__asm__ volatile("leaq 0(%%rip), %%rax\n\t"
-			 "movq %%rax, 0(%0)\n\t"
-			 "movq %%rsp, 8(%0)\n\t"
-			 "movq %%rbp, 16(%0)\n\t"
-			 "movq %%rbx, 24(%0)\n\t"
-			 "movq %%r12, 32(%0)\n\t"
-			 "movq %%r13, 40(%0)\n\t"
-			 "movq %%r14, 48(%0)\n\t"
-			 "movq %%r15, 56(%0)\n\t"
-			 :
-			 : "r"(&regs)
-			 : "rax", "memory");
+	CAPTURE_REGS(&regs);
 	CHECK_INT(procmaps__read(getpid(), &maps), 0);
 	if (!maps)
 		return;

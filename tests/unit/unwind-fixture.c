@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture-regs.h"
+
 #define FIXTURE_STACK_MAX (64 * 1024)
 #define FIXTURE_MAPS_MAX (1024 * 1024)
 
@@ -96,18 +98,7 @@ __attribute__((noipa)) static void write_snapshot(void)
 __attribute__((noipa)) int capture(int x)
 {
 	/* One asm block: rip and the other registers are those of the same instruction. */
-	__asm__ volatile("leaq 0(%%rip), %%rax\n\t"
-			 "movq %%rax, 0(%0)\n\t"
-			 "movq %%rsp, 8(%0)\n\t"
-			 "movq %%rbp, 16(%0)\n\t"
-			 "movq %%rbx, 24(%0)\n\t"
-			 "movq %%r12, 32(%0)\n\t"
-			 "movq %%r13, 40(%0)\n\t"
-			 "movq %%r14, 48(%0)\n\t"
-			 "movq %%r15, 56(%0)\n\t"
-			 :
-			 : "r"(&regs)
-			 : "rax", "memory");
+	CAPTURE_REGS(&regs);
 	write_snapshot();
 	return x + 1;
 }
