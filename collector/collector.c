@@ -5,13 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "cleanup.h"
-#include "fpcheck.h"
+#include "collector-internal.h"
 #include "intern.h"
 #include "ksyms.h"
 #include "log.h"
@@ -19,45 +17,6 @@
 #include "procmaps.h"
 #include "sampler.h"
 #include "symcache.h"
-
-#define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
-#define COLLECTOR_SYMCACHE_FILES 1024
-#define COLLECTOR_KERNEL_CACHE_MAX 262144
-/* Native frames unwound first below a Python sample, looking for the evaluation loop. */
-#define COLLECTOR_PY_LEAF_DEPTH 8
-/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
-#define COLLECTOR_PY_STACK_COPY 4096
-/* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
-#define COLLECTOR_FPCHECK_CACHE_MAX 4096
-
-struct collector {
-	struct collector_options opts;
-	struct sampler *sampler;
-	struct profile *profile;
-	struct symcache *symcache;
-	struct ksyms *ksyms;
-	int ksyms_error;
-	uint32_t kernel_mapping;
-	struct intern *kernel_cache; /* key: kernel address */
-	uint32_t *kernel_frames;
-	struct intern *pids;         /* key: pid_t; id indexes processes and pyprocs */
-	struct process **processes;
-	struct pyprocess **pyprocs;  /* NULL entries without opts.python */
-	uint32_t *containers;        /* string id of each process's container id, 0 if none */
-	uint32_t *ns_pids;           /* each process's pid in its own namespace, 0 if unknown */
-	struct collector_stats stats;
-	struct unwinder *unwinder;   /* with opts.stack_bytes */
-	struct intern *fp_files;     /* unwind_auto: (dev, inode) of files checked */
-	bool fp_file_ok[COLLECTOR_FPCHECK_CACHE_MAX]; /* ...whether each keeps frame pointers */
-	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
-	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
-	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
-	size_t nr_watches;
-	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
-	uint64_t scan_joined;          /* processes they made targets */
-	/* scratch stack, leaf first: kernel, Python, user, markers and roots */
-	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + HEARTH_PY_MAX_FRAMES + 8];
-};
 
 static int collector_record(void *ctx, const void *data, size_t size);
 static int collector_read_container(struct collector *c, size_t id, pid_t pid);
@@ -226,70 +185,6 @@ static int collector_read_container(struct collector *c, size_t id, pid_t pid)
 		return (int)sid;
 	c->containers[id] = (uint32_t)sid;
 	return 0;
-}
-
-/* Whether the file behind mapping @m of @pid keeps frame pointers (true when it cannot be told). */
-static bool collector_file_has_fp(struct collector *c, pid_t pid, const struct procmap *m)
-{
-	const uint64_t key[] = { m->dev_major, m->dev_minor, m->inode };
-	_cleanup_close_ int fd = -1;
-	bool fp = true;
-	int64_t id;
-	int added;
-
-	if (!c->fp_files || intern__count(c->fp_files) >= COLLECTOR_FPCHECK_CACHE_MAX) {
-		c->fp_files = intern__free(c->fp_files);
-		if (intern__new(COLLECTOR_FPCHECK_CACHE_MAX, &c->fp_files) < 0)
-			return true;
-	}
-	id = intern__add(c->fp_files, key, sizeof(key), &added);
-	if (id < 0)
-		return true;
-	if (!added)
-		return c->fp_file_ok[id];
-	fd = procmap__open(m, pid);
-	if (fd < 0 || fpcheck_file(fd, &fp) < 0)
-		fp = true;
-	c->fp_file_ok[id] = fp;
-	return fp;
-}
-
-/*
- * --unwind auto: copy the stacks of process @pid for DWARF unwinding when
- * its executable, or the libpython it runs, keeps no frame pointers (the
- * code whose stacks matter most; libraries such as libc keep none either,
- * but cost only the frame where they are the leaf).
- */
-static int collector_decide_unwind(struct collector *c, size_t id, struct process *p, pid_t pid)
-{
-	const struct procmaps *maps = process__maps(p);
-	struct stat st;
-	char path[64];
-	bool need = false;
-
-	if (!maps)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	if (stat(path, &st) < 0)
-		return 0;
-	for (size_t i = 0; i < maps->nr && !need; i++) {
-		const struct procmap *m = &maps->maps[i];
-		const char *base = strrchr(m->path, '/');
-
-		if (!(m->prot & PROCMAP_EXEC) || !procmap__is_file(m))
-			continue;
-		base = base ? base + 1 : m->path;
-		if (!(m->inode == st.st_ino && m->dev_major == major(st.st_dev) && m->dev_minor == minor(st.st_dev)) &&
-		    strncmp(base, "libpython", 9))
-			continue;
-		need = !collector_file_has_fp(c, pid, m);
-	}
-	/* Counted once a process: a command is seen before its exec (as hearth) and after. */
-	if (need != c->dwarf_on[id]) {
-		c->stats.dwarf_processes += need ? 1 : -1;
-		c->dwarf_on[id] = need;
-	}
-	return sampler__set_dwarf(c->sampler, pid, need);
 }
 
 /* The process entry of @pid, created (maps read) on first sight; its index in *@ret_id. */
@@ -566,158 +461,6 @@ static int collector_python_frames(struct collector *c, size_t id, const struct 
 		c->stats.py_broken++;
 		return collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[incomplete]", &c->frames[(*n)++]);
 	}
-	return 0;
-}
-
-/*
- * Unwind the stack copy of sample @s with DWARF CFI; on success point
- * *@ret_ips at the return addresses found. Code without CFI (JIT) keeps
- * the frame-pointer stack when that one went further. Returns 0 or -ENOMEM.
- */
-static int collector_unwind(struct collector *c, struct process *p, const struct hearth_sample *s,
-			    const struct hearth_uregs *ur, size_t max, const __u64 **ret_ips, size_t *ret_n,
-			    bool *ret_truncated, bool *ret_partial)
-{
-	const struct procmaps *maps = process__maps(p);
-	struct unwind_snapshot snap = {
-		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
-		.stack = (const uint8_t *)(ur + 1),
-		.stack_len = s->stack_bytes,
-	};
-	enum unwind_stop stop;
-	size_t n = 0;
-	int r;
-
-	if (!maps)
-		return 0;
-	r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
-	/* A library loaded since the maps were read: read them again and retry once. */
-	if (r == 0 && (stop == UNWIND_STOP_BAD_IP || stop == UNWIND_STOP_NO_INFO) && process__reload_maps(p)) {
-		unwinder__forget_process(c->unwinder, s->pid);
-		maps = process__maps(p);
-		r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
-	}
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return 0;
-	c->stats.dwarf_samples++;
-	c->stats.dwarf_frames += n;
-	c->stats.dwarf_stack_bytes += s->stack_bytes;
-	/* A walk asked to stop early (Python samples: down to the loop) did not end by depth. */
-	if (stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH)
-		c->stats.dwarf_partial++;
-	else
-		c->stats.dwarf_stops[stop]++;
-	if ((stop == UNWIND_STOP_NO_INFO || stop == UNWIND_STOP_BAD_IP) && *ret_n > n)
-		return 0;
-	*ret_ips = (const __u64 *)c->dwarf_ips;
-	*ret_n = n;
-	*ret_truncated = stop == UNWIND_STOP_DEPTH || stop == UNWIND_STOP_STACK_END;
-	*ret_partial = stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH;
-	return 0;
-}
-
-/* Whether profile frame @id is an activation of CPython's evaluation loop. */
-static bool collector_is_eval_frame(const struct collector *c, uint32_t id)
-{
-	const char *name = profile__str(c->profile, profile__frame(c->profile, id)->name);
-
-	/* 3.6+ run each activation in _PyEval_EvalFrameDefault; 2.7 in PyEval_EvalFrameEx. */
-	return !strcmp(name, "_PyEval_EvalFrameDefault") || !strcmp(name, "PyEval_EvalFrameEx");
-}
-
-/*
- * Native frames below the innermost Python frame of a Python sample: walk
- * the unwound stack @ips from the leaf to the first activation of the
- * evaluation loop, and append the frames met on the way that are not the
- * interpreter's own (the C extension or library work the Python code
- * called; the interpreter's call machinery in between is hidden). Appends
- * nothing, and says so, when the stack holds no activation.
- */
-static int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *ips, size_t nips,
-				  bool from_kernel, size_t *n, bool *ret_found)
-{
-	uint32_t frames[HEARTH_MAX_STACK_DEPTH];
-	size_t k = 0;
-	int r;
-
-	*ret_found = false;
-	for (size_t i = 0; i < nips && i < HEARTH_MAX_STACK_DEPTH; i++) {
-		uint64_t addr = ips[i] - (i || from_kernel ? 1 : 0);
-
-		r = process__symbolize(p, c->symcache, c->profile, addr, &frames[k]);
-		if (r < 0)
-			return r;
-		if (collector_is_eval_frame(c, frames[k])) {
-			uint32_t interp = profile__frame(c->profile, frames[k])->mapping;
-
-			*ret_found = true;
-			/* The interpreter's own frames (same mapping as its loop) are its business. */
-			for (size_t j = 0; j < k; j++)
-				if (!interp || profile__frame(c->profile, frames[j])->mapping != interp)
-					c->frames[(*n)++] = frames[j];
-			return 0;
-		}
-		k++;
-	}
-	return 0;
-}
-
-/*
- * --native: the whole unwound native stack @ips, each activation of the
- * evaluation loop replaced by the run of Python frames it was running (the
- * frames up to one marked HEARTH_PYFRAME_ENTRY), leaf first. When the
- * activations and the runs do not pair up, appends nothing and says so:
- * the caller falls back to the Python stack rather than invent an order.
- */
-static int collector_merge_native(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
-				  const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
-				  bool from_kernel, bool native_cut, size_t *n, bool *ret_ok)
-{
-	struct pyprocess *py = c->pyprocs[id];
-	size_t before = *n, g = 0;
-	uint32_t frame;
-	bool skip;
-	int r;
-
-	*ret_ok = false;
-	for (size_t i = 0; i < nips; i++) {
-		uint64_t addr = ips[i] - (i || from_kernel ? 1 : 0);
-
-		r = process__symbolize(p, c->symcache, c->profile, addr, &frame);
-		if (r < 0)
-			return r;
-		if (!collector_is_eval_frame(c, frame) || (g == np && (s->flags & HEARTH_SAMPLE_PY_TRUNCATED))) {
-			c->frames[(*n)++] = frame;
-			continue;
-		}
-		if (g == np)
-			goto mismatch;
-		do {
-			r = pyprocess__frame(py, c->profile, &pf[g], s->time_ns, &frame, &skip);
-			if (r < 0)
-				return r;
-			if (!skip)
-				c->frames[(*n)++] = frame;
-		} while (!(pf[g++].flags & HEARTH_PYFRAME_ENTRY) && g < np);
-	}
-	/* Python frames left over belong below a native stack cut short; else nothing fits. */
-	if (g < np && !native_cut)
-		goto mismatch;
-	for (; g < np; g++) {
-		r = pyprocess__frame(py, c->profile, &pf[g], s->time_ns, &frame, &skip);
-		if (r < 0)
-			return r;
-		if (!skip)
-			c->frames[(*n)++] = frame;
-	}
-	c->stats.py_stacks++;
-	*ret_ok = true;
-	return 0;
-mismatch:
-	*n = before;
-	c->stats.py_native_mismatch++;
 	return 0;
 }
 

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What collector.c and native.c share: the collector's state, and the
+ * native-stack steps native.c does for collector.c's sample assembly.
+ * Not for use outside collector/.
+ */
+#ifndef HEARTH_COLLECTOR_INTERNAL_H
+#define HEARTH_COLLECTOR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "collector.h"
+#include "process.h"
+#include "sampler.h"
+#include "symcache.h"
+#include "unwind.h"
+
+#define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
+#define COLLECTOR_SYMCACHE_FILES 1024
+#define COLLECTOR_KERNEL_CACHE_MAX 262144
+/* Native frames unwound first below a Python sample, looking for the evaluation loop. */
+#define COLLECTOR_PY_LEAF_DEPTH 8
+/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
+#define COLLECTOR_PY_STACK_COPY 4096
+/* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
+#define COLLECTOR_FPCHECK_CACHE_MAX 4096
+
+struct collector {
+	struct collector_options opts;
+	struct sampler *sampler;
+	struct profile *profile;
+	struct symcache *symcache;
+	struct ksyms *ksyms;
+	int ksyms_error;
+	uint32_t kernel_mapping;
+	struct intern *kernel_cache; /* key: kernel address */
+	uint32_t *kernel_frames;
+	struct intern *pids;         /* key: pid_t; id indexes processes and pyprocs */
+	struct process **processes;
+	struct pyprocess **pyprocs;  /* NULL entries without opts.python */
+	uint32_t *containers;        /* string id of each process's container id, 0 if none */
+	uint32_t *ns_pids;           /* each process's pid in its own namespace, 0 if unknown */
+	struct collector_stats stats;
+	struct unwinder *unwinder;   /* with opts.stack_bytes */
+	struct intern *fp_files;     /* unwind_auto: (dev, inode) of files checked */
+	bool fp_file_ok[COLLECTOR_FPCHECK_CACHE_MAX]; /* ...whether each keeps frame pointers */
+	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
+	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
+	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
+	size_t nr_watches;
+	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
+	uint64_t scan_joined;        /* processes found by reading cgroup.procs */
+	/* scratch stack, leaf first: kernel, Python, user, markers and roots */
+	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + HEARTH_PY_MAX_FRAMES + 8];
+};
+
+/* --unwind auto: copy process @pid's stacks, or not, by its code's frame pointers. Returns 0 or -errno. */
+int collector_decide_unwind(struct collector *c, size_t id, struct process *p, pid_t pid);
+
+/*
+ * Unwind the stack copy of sample @s with DWARF CFI, at most @max frames;
+ * on success point *@ret_ips at the return addresses (*@ret_n of them);
+ * *@ret_partial when it stopped at @max on purpose. Returns 0 or -ENOMEM.
+ */
+int collector_unwind(struct collector *c, struct process *p, const struct hearth_sample *s,
+		     const struct hearth_uregs *ur, size_t max, const __u64 **ret_ips, size_t *ret_n,
+		     bool *ret_truncated, bool *ret_partial);
+
+/* Append the native frames below the innermost Python frame; *@ret_found when the loop was met. */
+int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *ips, size_t nips,
+			   bool from_kernel, size_t *n, bool *ret_found);
+
+/* --native: append the whole native stack with the Python frames in place; *@ret_ok unless they did not pair up. */
+int collector_merge_native(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
+			   const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
+			   bool from_kernel, bool native_cut, size_t *n, bool *ret_ok);
+
+#endif
