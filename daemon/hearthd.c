@@ -27,6 +27,7 @@
 #include "cgroup.h"
 #include "cleanup.h"
 #include "collector.h"
+#include "config.h"
 #include "control.h"
 #include "http.h"
 #include "log.h"
@@ -47,7 +48,6 @@
 #define HEARTHD_DEFAULT_RATE 49
 #define HEARTHD_MAX_RATE 1000
 #define HEARTHD_DEFAULT_SLOT_NS 1000000000ull
-#define HEARTHD_MAX_LINE 4096
 /*
  * Strings, frames or stacks kept before the dictionary starts over (a new
  * epoch in the ring). A stack costs about 200 bytes with its frames and
@@ -327,66 +327,31 @@ static bool is_true(const char *v)
 	return !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "on");
 }
 
-/* Settings from @path: "name = value" lines, '#' comments; names as the long options. */
-static int read_config(const char *path)
+/* One setting of the config file; names as the long options. */
+static int config_setting(void *ctx, const char *name, const char *value, const char *where)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char line[HEARTHD_MAX_LINE], where[HEARTHD_MAX_LINE + 32];
-	unsigned int n = 0;
+	const struct option *o;
+	char *copy;
 
-	if (!f) {
-		log_error("cannot read config %s: %m", path);
-		return -errno;
+	for (o = options; o->name; o++)
+		if (!strcmp(o->name, name))
+			break;
+	if (!o->name || o->val == ARG_CONFIG || o->val == 'h' || o->val == ARG_VERSION || o->val == 'v') {
+		log_error("%sunknown setting '%s'", where, name);
+		return -EINVAL;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *name = line, *value, *eq, *end;
-		const struct option *o;
-
-		n++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			log_error("%s:%u: line too long", path, n);
-			return -EINVAL;
-		}
-		name += strspn(name, " \t");
-		if (*name == '#' || *name == '\n' || !*name)
-			continue;
-		eq = strchr(name, '=');
-		if (!eq) {
-			log_error("%s:%u: expected 'name = value'", path, n);
-			return -EINVAL;
-		}
-		for (end = eq; end > name && (end[-1] == ' ' || end[-1] == '\t'); end--)
-			;
-		*end = '\0';
-		value = eq + 1 + strspn(eq + 1, " \t");
-		value[strcspn(value, "\r\n")] = '\0';
-		for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
-			;
-		*end = '\0';
-		for (o = options; o->name; o++)
-			if (!strcmp(o->name, name))
-				break;
-		if (!o->name || o->val == ARG_CONFIG || o->val == 'h' || o->val == ARG_VERSION || o->val == 'v') {
-			log_error("%s:%u: unknown setting '%s'", path, n, name);
-			return -EINVAL;
-		}
-		snprintf(where, sizeof(where), "%s:%u: ", path, n);
-		if (o->has_arg == no_argument) {
-			if (!is_true(value)) {
-				if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0") ||
-				    !strcmp(value, "off"))
-					continue;
-				log_error("%sgive '%s = true' or 'false'", where, name);
-				return -EINVAL;
-			}
-			value = NULL;
-		} else if (!(value = strdup(value))) { /* kept for the program's life, as argv is */
-			return -ENOMEM;
-		}
-		if (apply(o->val, value, where) < 0)
-			return -EINVAL;
+	if (o->has_arg == no_argument) {
+		if (is_true(value))
+			return apply(o->val, NULL, where) < 0 ? -EINVAL : 0;
+		if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0") || !strcmp(value, "off"))
+			return 0;
+		log_error("%sgive '%s = true' or 'false'", where, name);
+		return -EINVAL;
 	}
-	return 0;
+	copy = strdup(value); /* kept for the program's life, as argv is */
+	if (!copy)
+		return -ENOMEM;
+	return apply(o->val, copy, where) < 0 ? -EINVAL : 0;
 }
 
 static int parse_args(int argc, char **argv)
@@ -402,7 +367,7 @@ static int parse_args(int argc, char **argv)
 		else if (!strcmp(argv[i], "--"))
 			break;
 	}
-	if (arg_config && read_config(arg_config) < 0)
+	if (arg_config && config_read(arg_config, config_setting, NULL) < 0)
 		return -EINVAL;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:c:r:vh", options, NULL)) >= 0) {

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "log.h"
+
+/* @s without the blanks at its end, in place. */
+static void trim_end(char *s, char *end)
+{
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+}
+
+int config_read(const char *path, config_fn fn, void *ctx)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char line[CONFIG_MAX_LINE], where[CONFIG_MAX_LINE + 32];
+	unsigned int n = 0;
+	int r;
+
+	if (!f) {
+		log_error("cannot read config %s: %m", path);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *name = line, *value, *eq;
+
+		n++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			log_error("%s:%u: line too long", path, n);
+			return -EINVAL;
+		}
+		name += strspn(name, " \t");
+		if (*name == '#' || *name == '\n' || !*name)
+			continue;
+		eq = strchr(name, '=');
+		if (!eq) {
+			log_error("%s:%u: expected 'name = value'", path, n);
+			return -EINVAL;
+		}
+		trim_end(name, eq);
+		value = eq + 1 + strspn(eq + 1, " \t");
+		value[strcspn(value, "\r\n")] = '\0';
+		trim_end(value, value + strlen(value));
+		snprintf(where, sizeof(where), "%s:%u: ", path, n);
+		r = fn(ctx, name, value, where);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
