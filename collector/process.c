@@ -190,11 +190,12 @@ static bool process_reload_due(struct process *p)
 
 bool process__reload_maps(struct process *p)
 {
-	bool r = process_reload_due(p);
-
-	if (!r && p->reload_interval_ns < PROCESS_RELOAD_MAX_NS)
-		p->reload_interval_ns *= 2;
-	return r;
+	/*
+	 * Not due yet: leave the wait alone. Doubling it on every call, as a
+	 * sample stream calls this, pushed it to its 5 s maximum within a few
+	 * samples of an exec, before ld.so had mapped libpython.
+	 */
+	return process_reload_due(p);
 }
 
 /* Resolve @addr without the cache. */

@@ -44,9 +44,10 @@ int process__symbolize(struct process *p, struct symcache *c, struct profile *pr
 const struct procmaps *process__maps(const struct process *p);
 
 /*
- * Read its mappings again, unless they were read very recently (the wait
- * grows while reads bring nothing new): for an unwinder that met an address
- * in no mapping. Returns true when they were read.
+ * Read its mappings again, unless they were read very recently (within the
+ * wait symbolization keeps, which grows while its reads find nothing new):
+ * for an unwinder that met an address in no mapping. Returns true when they
+ * were read.
  */
 bool process__reload_maps(struct process *p);
 
