@@ -9,6 +9,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <libunwind.h>
 #include <stdbool.h>
@@ -537,6 +538,8 @@ static void unwinder_drop_process(struct unwinder *u, size_t i)
 {
 	unw_destroy_addr_space(u->procs[i].as);
 	u->procs[i] = u->procs[--u->nr_procs];
+	/* An address space's caches are large: give the freed memory back, or churn keeps it. */
+	malloc_trim(0);
 }
 
 void unwinder__flush(struct unwinder *u)

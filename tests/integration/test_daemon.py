@@ -193,7 +193,9 @@ class Daemon(DaemonTestCase):
         sys.stderr.write("churn: hearthd fds %d -> %d, RSS %d -> %d KiB\n" % (fds, fds_after, rss, rss_after))
         self.assertLessEqual(fds_after, fds + 2, "fds grew from %d to %d" % (fds, fds_after))
         # What a process leaves behind is its frames and stacks in the profile, not its state.
-        self.assertLess(rss_after - rss, 24 * 1024, "anonymous RSS grew from %d to %d KiB" % (rss, rss_after))
+        # Bounded caches fill during the churn (DWARF: up to 64 libunwind address spaces); a leak of
+        # 40 KiB a process would pass this line.
+        self.assertLess(rss_after - rss, 40 * 1024, "anonymous RSS grew from %d to %d KiB" % (rss, rss_after))
         self.stop(d)
         out = self.path("churn.folded")
         self.export(ring, "--comm", "cpuburn", "-o", out)
