@@ -11,12 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "cleanup.h"
+#include "debugfile.h"
 
 #define ELFSYM_MAX_LOADS 64
-#define ELFSYM_MAX_BUILD_ID 64
 
 struct elfsym_load {
 	uint64_t offset, vaddr, filesz;
@@ -32,7 +31,7 @@ struct elfsym_symbol {
 struct elfsym {
 	int refs;
 	enum elfsym_source source;
-	char build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
+	char build_id[2 * DEBUGFILE_MAX_BUILD_ID + 1];
 	struct elfsym_load loads[ELFSYM_MAX_LOADS];
 	size_t nr_loads;
 	struct elfsym_symbol *syms;
@@ -45,18 +44,6 @@ static void elf_endp(Elf **e)
 {
 	if (*e)
 		elf_end(*e);
-}
-
-static int elfsym_init_libelf(void)
-{
-	static int done;
-
-	if (!done) {
-		if (elf_version(EV_CURRENT) == EV_NONE)
-			return -ENOTSUP;
-		done = 1;
-	}
-	return 0;
 }
 
 struct elfsym *elfsym__ref(struct elfsym *e)
@@ -114,58 +101,6 @@ static int elfsym_read_loads(struct elfsym *e, Elf *elf)
 		};
 	}
 	return 0;
-}
-
-static void elfsym_read_build_id(struct elfsym *e, Elf *elf)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *d;
-		size_t off = 0, name_off, desc_off;
-		GElf_Nhdr nh;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d)
-			continue;
-		while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
-			const unsigned char *desc = (const unsigned char *)d->d_buf + desc_off;
-
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-			    memcmp((const char *)d->d_buf + name_off, "GNU", 4) != 0)
-				continue;
-			if (nh.n_descsz == 0 || nh.n_descsz > ELFSYM_MAX_BUILD_ID)
-				continue;
-			for (size_t i = 0; i < nh.n_descsz; i++)
-				snprintf(e->build_id + 2 * i, 3, "%02x", desc[i]);
-			return;
-		}
-	}
-}
-
-static Elf_Scn *elfsym_find_section(Elf *elf, uint32_t type, const char *name)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (elf_getshdrstrndx(elf, &shstrndx) < 0)
-		return NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *n;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type)
-			continue;
-		if (!name)
-			return scn;
-		n = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (n && !strcmp(n, name))
-			return scn;
-	}
-	return NULL;
 }
 
 static int elfsym_add_name(struct elfsym *e, const char *name, uint32_t *ret)
@@ -279,88 +214,22 @@ static void elfsym_sort(struct elfsym *e)
 	e->nr_syms = out;
 }
 
-/* Open a debug file and load its .symtab; 0 when none was usable. */
-static int elfsym_try_debug_file(struct elfsym *e, const char *path, bool check_crc, uint32_t crc)
+/* debugfile_fn: load a debug file's .symtab; 0 when it has none usable. */
+static int elfsym_use_debug_file(int fd, void *arg)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_(elf_endp) Elf *elf = NULL;
+	struct elfsym *e = arg;
+	_cleanup_(elf_endp) Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	Elf_Scn *scn;
 
-	if (fd < 0)
-		return 0;
-	if (check_crc) {
-		unsigned char buf[65536];
-		uLong c = crc32(0L, Z_NULL, 0);
-		ssize_t n;
-
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
-			c = crc32(c, buf, (uInt)n);
-		if (n < 0 || (uint32_t)c != crc)
-			return 0;
-	}
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF)
 		return 0;
-	scn = elfsym_find_section(elf, SHT_SYMTAB, NULL);
+	scn = debugfile_section(elf, SHT_SYMTAB, NULL);
 	if (!scn)
 		return 0;
 	return elfsym_read_symbols(e, elf, scn);
 }
 
 /* Look for a separate debug file: by build-id, then by .gnu_debuglink. */
-static int elfsym_read_debug_file(struct elfsym *e, Elf *elf, const char *root, const char *path)
-{
-	const char *roots[2] = { root, NULL };
-	char file[4096];
-	Elf_Scn *scn;
-	int r;
-
-	if (e->build_id[0] && e->build_id[1] && e->build_id[2]) {
-		for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
-			snprintf(file, sizeof(file), "%s/usr/lib/debug/.build-id/%.2s/%s.debug",
-				 roots[i] ? roots[i] : "", e->build_id, e->build_id + 2);
-			r = elfsym_try_debug_file(e, file, false, 0);
-			if (r != 0)
-				return r;
-		}
-	}
-
-	scn = elfsym_find_section(elf, SHT_PROGBITS, ".gnu_debuglink");
-	if (scn && path) {
-		Elf_Data *d = elf_getdata(scn, NULL);
-		const char *name;
-		size_t name_len, crc_off;
-		uint32_t crc;
-		char dir[4096];
-		const char *slash;
-
-		if (!d || d->d_size < 8)
-			return 0;
-		name = d->d_buf;
-		name_len = strnlen(name, d->d_size);
-		crc_off = (name_len + 4) & ~(size_t)3;
-		if (name_len == 0 || crc_off + 4 > d->d_size || strchr(name, '/'))
-			return 0;
-		memcpy(&crc, (const char *)d->d_buf + crc_off, 4);
-		slash = strrchr(path, '/');
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 0, path);
-		for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
-			const char *rt = roots[i] ? roots[i] : "";
-			const char *fmts[] = { "%s%s/%s", "%s%s/.debug/%s", "%s/usr/lib/debug%s/%s" };
-
-			for (size_t j = 0; j < ARRAY_SIZE(fmts); j++) {
-				snprintf(file, sizeof(file), fmts[j], rt, dir, name);
-				if (!strcmp(file + strlen(rt), path))
-					continue; /* the stripped file itself */
-				r = elfsym_try_debug_file(e, file, true, crc);
-				if (r != 0)
-					return r;
-			}
-		}
-	}
-	return 0;
-}
-
 static int elfsym_load(Elf *elf, const char *root, const char *path, struct elfsym **ret)
 {
 	_cleanup_free_ struct elfsym *e = NULL;
@@ -376,20 +245,20 @@ static int elfsym_load(Elf *elf, const char *root, const char *path, struct elfs
 	r = elfsym_read_loads(e, elf);
 	if (r < 0)
 		return r;
-	elfsym_read_build_id(e, elf);
+	debugfile_build_id(elf, e->build_id);
 
-	scn = elfsym_find_section(elf, SHT_SYMTAB, NULL);
+	scn = debugfile_section(elf, SHT_SYMTAB, NULL);
 	r = scn ? elfsym_read_symbols(e, elf, scn) : 0;
 	if (r > 0)
 		e->source = ELFSYM_SOURCE_SYMTAB;
 	if (r == 0) {
-		r = elfsym_read_debug_file(e, elf, root, path);
+		r = debugfile_find(elf, e->build_id, root, path, elfsym_use_debug_file, e);
 		if (r > 0)
 			e->source = ELFSYM_SOURCE_DEBUGFILE;
 	}
 	if (r >= 0) {
 		/* .dynsym adds the exported names a debug-less .symtab may lack. */
-		scn = elfsym_find_section(elf, SHT_DYNSYM, NULL);
+		scn = debugfile_section(elf, SHT_DYNSYM, NULL);
 		if (scn) {
 			int d = elfsym_read_symbols(e, elf, scn);
 
@@ -414,7 +283,7 @@ int elfsym__new(int fd, const char *root, const char *path, struct elfsym **ret)
 	_cleanup_(elf_endp) Elf *elf = NULL;
 	int r;
 
-	r = elfsym_init_libelf();
+	r = debugfile_init_libelf();
 	if (r < 0)
 		return r;
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -428,7 +297,7 @@ int elfsym__new_memory(const void *data, size_t size, struct elfsym **ret)
 	_cleanup_(elf_endp) Elf *elf = NULL;
 	int r;
 
-	r = elfsym_init_libelf();
+	r = debugfile_init_libelf();
 	if (r < 0)
 		return r;
 	elf = elf_memory((char *)data, size);
