@@ -4,7 +4,8 @@
  * pointers. Input is what a sample carries: the thread's user registers and a
  * copy of its stack from SP upward. The unwind tables come from the ELF files
  * the process maps (.eh_frame_hdr and .eh_frame, read from the files, never
- * from the target), walked by libunwind's remote API. Output is return
+ * from the target; else .debug_frame, from the file or its separate debug
+ * file), walked by libunwind's remote API. Output is return
  * addresses; symbolization happens elsewhere.
  *
  * Not thread-safe: one unwinder per thread.
@@ -37,7 +38,7 @@ struct unwind_snapshot {
 enum unwind_stop {
 	UNWIND_STOP_END = 0,    /* the outermost frame: CFI says the return address is undefined (_start) */
 	UNWIND_STOP_STACK_END,  /* the next frame is past the end of the copied stack */
-	UNWIND_STOP_NO_INFO,    /* code without CFI: anonymous (JIT) code, or a file without .eh_frame_hdr */
+	UNWIND_STOP_NO_INFO,    /* code without CFI: anonymous (JIT) code, or a file with neither .eh_frame_hdr nor .debug_frame */
 	UNWIND_STOP_BAD_IP,     /* an ip outside every executable mapping */
 	UNWIND_STOP_BAD_MEMORY, /* CFI wanted memory neither in the copy nor in a file (below SP, heap) */
 	UNWIND_STOP_LOOP,       /* the stack pointer did not move up (or wrapped around) */
@@ -60,6 +61,8 @@ struct unwind_stats {
 	uint64_t mem_stack;       /* word reads served from the copied stack */
 	uint64_t mem_file;        /* word reads served from a mapped file */
 	uint64_t mem_refused;     /* word reads refused (past the copy, below SP, heap, ...) */
+	uint64_t debug_frame_files;   /* files whose .debug_frame (own or a debug file's) was indexed */
+	uint64_t debug_frame_lookups; /* frames unwound by .debug_frame, .eh_frame_hdr having none */
 };
 
 struct unwinder;

@@ -5,7 +5,8 @@
  * name, and the frames must symbolize to the call chain the fixture made.
  * Then the ways a walk must stop cleanly: truncated copies, garbage
  * registers, code without CFI, depth, and random stack contents.
- * Usage: test-unwind UNWIND-FIXTURE UNWIND-FIXTURE-NOPIE
+ * The fixture built without unwind tables is unwound through .debug_frame.
+ * Usage: test-unwind FIXTURE FIXTURE-NOPIE FIXTURE-DEBUGFRAME FIXTURE-DEBUGLINK FIXTURE-NOCFI
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,47 @@ static void test_nopie(struct unwinder *u, const struct fixture_snapshot *s)
 	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
 		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
 	check_outer_frames(s->maps, ips, n, 4, stop);
+}
+
+/*
+ * A fixture whose CFI is only in .debug_frame (its own, or a separate debug
+ * file's): the same chain, each fixture frame unwound through .debug_frame.
+ */
+static void test_debug_frame(struct unwinder *u, const struct fixture_snapshot *s, const char *what)
+{
+	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
+	struct unwind_stats before, after;
+	uint64_t ips[MAX_FRAMES];
+	enum unwind_stop stop;
+	size_t n;
+
+	unwinder__stats(u, &before);
+	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
+	unwinder__stats(u, &after);
+	print_frames(what, s->maps, ips, n, stop);
+	CHECK_TRUE(n >= ARRAY_SIZE(chain));
+	if (n < ARRAY_SIZE(chain))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
+		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
+	check_outer_frames(s->maps, ips, n, 4, stop);
+	/* capture, level_c, level_b and level_a step through .debug_frame; main's caller is libc's. */
+	CHECK_TRUE(after.debug_frame_lookups - before.debug_frame_lookups >= 4);
+	CHECK_INT(after.debug_frame_files - before.debug_frame_files, 1);
+}
+
+/* The same binary with .debug_frame stripped and no debug file: one frame, then NO_INFO. */
+static void test_no_cfi(struct unwinder *u, const struct fixture_snapshot *s)
+{
+	uint64_t ips[MAX_FRAMES];
+	enum unwind_stop stop;
+	size_t n;
+
+	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
+	print_frames("no CFI", s->maps, ips, n, stop);
+	CHECK_INT(n, 1);
+	CHECK_INT(stop, UNWIND_STOP_NO_INFO);
+	CHECK_STR(frame_name(s->maps, ips, 0), "capture");
 }
 
 static void test_truncated(struct unwinder *u, const struct fixture_snapshot *s)
@@ -467,11 +509,13 @@ static void test_api(void)
 int main(int argc, char **argv)
 {
 	struct fixture_snapshot direct = { 0 }, sorted = { 0 }, sig = { 0 }, nopie = { 0 };
+	struct fixture_snapshot dbg = { 0 }, dbg_sorted = { 0 }, dbglink = { 0 }, nocfi = { 0 };
 	struct unwinder *u = NULL;
 	struct unwind_stats st;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: test-unwind UNWIND-FIXTURE UNWIND-FIXTURE-NOPIE\n");
+	if (argc != 6) {
+		fprintf(stderr, "usage: test-unwind FIXTURE FIXTURE-NOPIE FIXTURE-DEBUGFRAME "
+				"FIXTURE-DEBUGLINK FIXTURE-NOCFI\n");
 		return 2;
 	}
 	test_api();
@@ -479,8 +523,13 @@ int main(int argc, char **argv)
 	CHECK_INT(fixture_snapshot__take(argv[1], "qsort", &sorted), 0);
 	CHECK_INT(fixture_snapshot__take(argv[1], "signal", &sig), 0);
 	CHECK_INT(fixture_snapshot__take(argv[2], "direct", &nopie), 0);
+	CHECK_INT(fixture_snapshot__take(argv[3], "direct", &dbg), 0);
+	CHECK_INT(fixture_snapshot__take(argv[3], "qsort", &dbg_sorted), 0);
+	CHECK_INT(fixture_snapshot__take(argv[4], "direct", &dbglink), 0);
+	CHECK_INT(fixture_snapshot__take(argv[5], "direct", &nocfi), 0);
 	CHECK_INT(unwinder__new(16, &u), 0);
-	if (!direct.maps || !sorted.maps || !sig.maps || !nopie.maps || !u)
+	if (!direct.maps || !sorted.maps || !sig.maps || !nopie.maps || !dbg.maps ||
+	    !dbg_sorted.maps || !dbglink.maps || !nocfi.maps || !u)
 		return check_finish("test-unwind");
 
 	test_direct(u, &direct);
@@ -491,6 +540,14 @@ int main(int argc, char **argv)
 	test_signal(u, &sig);
 	unwinder__forget_process(u, 0);
 	test_nopie(u, &nopie);
+	unwinder__forget_process(u, 0);
+	test_debug_frame(u, &dbg, ".debug_frame");
+	unwinder__forget_process(u, 0);
+	test_qsort(u, &dbg_sorted);
+	unwinder__forget_process(u, 0);
+	test_debug_frame(u, &dbglink, ".debug_frame in a compressed debug file");
+	unwinder__forget_process(u, 0);
+	test_no_cfi(u, &nocfi);
 	unwinder__forget_process(u, 0);
 	test_truncated(u, &direct);
 	test_depth(u, &direct);
@@ -512,5 +569,9 @@ int main(int argc, char **argv)
 	fixture_snapshot__release(&sorted);
 	fixture_snapshot__release(&sig);
 	fixture_snapshot__release(&nopie);
+	fixture_snapshot__release(&dbg);
+	fixture_snapshot__release(&dbg_sorted);
+	fixture_snapshot__release(&dbglink);
+	fixture_snapshot__release(&nocfi);
 	return check_finish("test-unwind");
 }
