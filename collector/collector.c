@@ -818,6 +818,13 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 		c->stats.py_unknown_code += ps.unknown_code;
 		c->stats.py_incomplete += ps.incomplete;
 	}
+	if (c->unwinder) {
+		struct unwind_stats us;
+
+		unwinder__stats(c->unwinder, &us);
+		c->stats.dwarf_debug_frames = us.debug_frame_lookups;
+		c->stats.dwarf_files_failed = us.file_failures;
+	}
 	*ret = c->stats;
 	return 0;
 }

@@ -62,7 +62,7 @@ struct unwind_stats {
 	uint64_t mem_file;        /* word reads served from a mapped file */
 	uint64_t mem_refused;     /* word reads refused (past the copy, below SP, heap, ...) */
 	uint64_t debug_frame_files;   /* files whose .debug_frame (own or a debug file's) was indexed */
-	uint64_t debug_frame_lookups; /* frames unwound by .debug_frame, .eh_frame_hdr having none */
+	uint64_t debug_frame_lookups; /* CFI lookups .debug_frame answered (.eh_frame_hdr had none); libunwind caches the result per ip */
 };
 
 struct unwinder;

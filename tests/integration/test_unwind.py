@@ -12,6 +12,7 @@ BPF tests fail rather than skip under CI."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import unittest
@@ -23,6 +24,7 @@ from hearthtest import (CHAIN_A, CHAIN_B, CHAIN_C, CPUBURN, SOURCE_ROOT, BpfTest
 CPUBURN_NOFP = os.environ.get("CPUBURN_NOFP", os.path.join(os.path.dirname(CPUBURN), "cpuburn-nofp"))
 CHAINS_FP = os.environ.get("CHAINS_FP", "build/tests/workloads/chains-fp")
 CHAINS_NOFP = os.environ.get("CHAINS_NOFP", "build/tests/workloads/chains-nofp")
+CHAINS_DEBUGLINK = os.environ.get("CHAINS_DEBUGLINK", "build/tests/workloads/chains-debuglink")
 
 
 def reaching_main(stacks):
@@ -95,6 +97,20 @@ class Dwarf(BpfTestCase):
         walked, _ = self.record_folded(CHAINS_FP)
         sys.stderr.write("chains-fp by frame pointers: %.1f%% of samples reach main (libc has none)\n"
                          % (100 * reaching_main(walked)))
+
+    def test_debug_frame_in_debug_file(self):
+        # No .eh_frame entry for its code, no frame pointers: the CFI is in a
+        # separate, compressed debug file found through .gnu_debuglink.
+        stacks, err = self.record_folded(CHAINS_DEBUGLINK, "--unwind", "auto")
+        self.assertRegex(err, r"--unwind auto: 1 processes without frame pointers")
+        m = re.search(r"(\d+) CFI lookups answered by \.debug_frame", err)
+        self.assertTrue(m and int(m.group(1)) >= 4, err)
+        self.check_chains_workload(stacks)
+        # Away from its debug file, the same binary has no CFI to unwind with.
+        alone = self.path("chains-alone")
+        shutil.copy(CHAINS_DEBUGLINK, alone)
+        stacks, _ = self.record_folded(alone, "--unwind", "auto")
+        self.assertLess(reaching_main(stacks), 0.05)
 
     def test_auto_copies_only_where_needed(self):
         # A frame-pointer build is walked in BPF: no stack copies, the same profile.
