@@ -538,7 +538,8 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		if (st->py_processes)
 			fprintf(stderr, "hearth: DWARF: %" PRIu64 " Python samples without the evaluation loop in "
 					"their native stack, %" PRIu64 " whose loop activations and Python frames did not "
-					"pair up (Python frames only)\n", st->py_native_missed, st->py_native_mismatch);
+					"pair up (shown unmerged), %" PRIu64 " with the innermost loop entering or leaving\n",
+				st->py_native_missed, st->py_native_mismatch, st->py_native_unentered);
 	}
 	if (arg_gil)
 		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",

@@ -71,12 +71,25 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 		     bool *ret_truncated, bool *ret_partial);
 
 /* Append the native frames below the innermost Python frame; *@ret_found when the loop was met. */
-int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *ips, size_t nips,
+int collector_leaf_natives(struct collector *c, size_t id, struct process *p, const __u64 *ips, size_t nips,
 			   bool from_kernel, size_t *n, bool *ret_found);
 
-/* --native: append the whole native stack with the Python frames in place; *@ret_ok unless they did not pair up. */
+/*
+ * --native: append the whole native stack with the Python frames in place
+ * (an innermost activation entering or leaving the loop stays native). When
+ * the loop's activations and the runs of Python frames do not pair up,
+ * appends both stacks unmerged, one above the other under marker frames.
+ */
 int collector_merge_native(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
 			   const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
-			   bool from_kernel, bool native_cut, size_t *n, bool *ret_ok);
+			   bool from_kernel, bool native_cut, size_t *n);
+
+/* A frame that is no code: "[truncated]", "[unknown]", ... Returns 0 or -errno. */
+int collector_special_frame(struct collector *c, enum profile_frame_kind kind, const char *name,
+			    uint32_t *ret);
+
+/* Append the Python frames of @s, innermost first, with a marker if cut short. Returns 0 or -errno. */
+int collector_python_frames(struct collector *c, size_t id, const struct hearth_sample *s,
+			    const struct hearth_pyframe *pf, size_t np, size_t *n);
 
 #endif

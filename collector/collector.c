@@ -421,8 +421,8 @@ static int collector_kernel_frame(struct collector *c, uint64_t addr, uint32_t *
 	return 0;
 }
 
-static int collector_special_frame(struct collector *c, enum profile_frame_kind kind,
-				   const char *name, uint32_t *ret)
+int collector_special_frame(struct collector *c, enum profile_frame_kind kind, const char *name,
+			    uint32_t *ret)
 {
 	struct profile_frame f = { .kind = kind };
 	int64_t id = profile__add_frame_named(c->profile, &f, name);
@@ -433,9 +433,8 @@ static int collector_special_frame(struct collector *c, enum profile_frame_kind 
 	return 0;
 }
 
-/* The Python frames of a sample, innermost first, appended to c->frames from *@n. */
-static int collector_python_frames(struct collector *c, size_t id, const struct hearth_sample *s,
-				   const struct hearth_pyframe *pf, size_t np, size_t *n)
+int collector_python_frames(struct collector *c, size_t id, const struct hearth_sample *s,
+			    const struct hearth_pyframe *pf, size_t np, size_t *n)
 {
 	struct pyprocess *py = c->pyprocs[id];
 	size_t before = *n;
@@ -539,20 +538,16 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		if (r < 0)
 			return r;
 		if (c->opts.native && dips != uips) {
-			bool ok;
-
 			r = collector_merge_native(c, id, p, s, pf, np, dips, nd,
-						   nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), cut, &n, &ok);
+						   nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), cut, &n);
 			if (r < 0)
 				goto full;
-			if (ok) {
-				np = 0; /* placed already */
-				truncated = cut;
-				found = true;
-			}
+			np = 0; /* placed already */
+			truncated = cut;
+			found = true;
 		}
 		if (np && dips != uips &&
-		    (r = collector_leaf_natives(c, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), &n,
+		    (r = collector_leaf_natives(c, id, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), &n,
 						&found)) < 0)
 			goto full;
 		if (np && !found && partial) {
@@ -565,7 +560,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			if (r < 0)
 				return r;
 			if (dips != uips &&
-			    (r = collector_leaf_natives(c, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL),
+			    (r = collector_leaf_natives(c, id, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL),
 							&n, &found)) < 0)
 				goto full;
 		}

@@ -66,6 +66,7 @@ struct collector_stats {
 	uint64_t gil_filtered;    /* samples left out because the thread did not hold the GIL */
 	uint64_t py_native_missed; /* Python samples whose unwound native stack had no evaluation loop */
 	uint64_t py_native_mismatch; /* native: activations and runs of Python frames did not pair up */
+	uint64_t py_native_unentered; /* native: the innermost activation was entering or leaving the loop */
 	uint64_t cgroup_joined;   /* processes that became targets by running in a watched cgroup */
 	uint64_t profile_restarts; /* times collector__restart_profile() started the profile over */
 	uint64_t pid_compactions;  /* times the table of pids seen was rebuilt with the live ones */

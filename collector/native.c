@@ -130,13 +130,18 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 	return 0;
 }
 
-/* Whether profile frame @id is an activation of CPython's evaluation loop. */
-static bool collector_is_eval_frame(const struct collector *c, uint32_t id)
+/*
+ * Whether profile frame @id is an activation of the evaluation loop of
+ * @py's CPython: _PyEval_EvalFrameDefault from 3.6 (where PyEval_EvalFrameEx
+ * is only a wrapper tail-calling it, met as a leaf now and then), and
+ * PyEval_EvalFrameEx on 2.7.
+ */
+static bool collector_is_eval_frame(const struct collector *c, const struct pyprocess *py, uint32_t id)
 {
+	const struct pyinfo *info = py ? pyprocess__info(py) : NULL;
 	const char *name = profile__str(c->profile, profile__frame(c->profile, id)->name);
 
-	/* 3.6+ run each activation in _PyEval_EvalFrameDefault; 2.7 in PyEval_EvalFrameEx. */
-	return !strcmp(name, "_PyEval_EvalFrameDefault") || !strcmp(name, "PyEval_EvalFrameEx");
+	return !strcmp(name, info && info->major == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault");
 }
 
 /*
@@ -147,8 +152,8 @@ static bool collector_is_eval_frame(const struct collector *c, uint32_t id)
  * called; the interpreter's call machinery in between is hidden). Appends
  * nothing, and says so, when the stack holds no activation.
  */
-int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *ips, size_t nips,
-				  bool from_kernel, size_t *n, bool *ret_found)
+int collector_leaf_natives(struct collector *c, size_t id, struct process *p, const __u64 *ips, size_t nips,
+			   bool from_kernel, size_t *n, bool *ret_found)
 {
 	uint32_t frames[HEARTH_MAX_STACK_DEPTH];
 	size_t k = 0;
@@ -161,7 +166,7 @@ int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *
 		r = process__symbolize(p, c->symcache, c->profile, addr, &frames[k]);
 		if (r < 0)
 			return r;
-		if (collector_is_eval_frame(c, frames[k])) {
+		if (collector_is_eval_frame(c, c->pyprocs[id], frames[k])) {
 			uint32_t interp = profile__frame(c->profile, frames[k])->mapping;
 
 			*ret_found = true;
@@ -179,29 +184,49 @@ int collector_leaf_natives(struct collector *c, struct process *p, const __u64 *
 /*
  * --native: the whole unwound native stack @ips, each activation of the
  * evaluation loop replaced by the run of Python frames it was running (the
- * frames up to one marked HEARTH_PYFRAME_ENTRY), leaf first. When the
- * activations and the runs do not pair up, appends nothing and says so:
- * the caller falls back to the Python stack rather than invent an order.
+ * frames up to one marked HEARTH_PYFRAME_ENTRY), leaf first.
+ *
+ * An activation entering the loop (before it links its frame into the
+ * thread) or leaving it (after unlinking it) has no Python frames yet or
+ * any more; only the innermost can be in that state, the outer ones being
+ * in calls. So one activation more than runs of frames means the innermost
+ * stays a native frame. Otherwise, when activations and runs do not pair
+ * up, no order is invented: the native stack goes on top of the Python
+ * one, under "[native stack]", and both under "[Python and native stacks
+ * not paired]" at the root, so such samples gather in one place.
  */
 int collector_merge_native(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
-				  const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
-				  bool from_kernel, bool native_cut, size_t *n, bool *ret_ok)
+			   const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
+			   bool from_kernel, bool native_cut, size_t *n)
 {
 	struct pyprocess *py = c->pyprocs[id];
-	size_t before = *n, g = 0;
+	bool py_cut = s->flags & HEARTH_SAMPLE_PY_TRUNCATED, unentered;
+	uint32_t nat[HEARTH_MAX_STACK_DEPTH];
+	bool loop[HEARTH_MAX_STACK_DEPTH];
+	size_t before = *n, g = 0, loops = 0, runs = 0, innermost = 0;
 	uint32_t frame;
 	bool skip;
 	int r;
 
-	*ret_ok = false;
+	if (nips > HEARTH_MAX_STACK_DEPTH) {
+		nips = HEARTH_MAX_STACK_DEPTH;
+		native_cut = true;
+	}
 	for (size_t i = 0; i < nips; i++) {
-		uint64_t addr = ips[i] - (i || from_kernel ? 1 : 0);
-
-		r = process__symbolize(p, c->symcache, c->profile, addr, &frame);
+		r = process__symbolize(p, c->symcache, c->profile, ips[i] - (i || from_kernel ? 1 : 0), &nat[i]);
 		if (r < 0)
 			return r;
-		if (!collector_is_eval_frame(c, frame) || (g == np && (s->flags & HEARTH_SAMPLE_PY_TRUNCATED))) {
-			c->frames[(*n)++] = frame;
+		loop[i] = collector_is_eval_frame(c, py, nat[i]);
+		if (loop[i] && !loops++)
+			innermost = i;
+	}
+	for (size_t k = 0; k < np; k++)
+		runs += (pf[k].flags & HEARTH_PYFRAME_ENTRY) || k == np - 1;
+	unentered = loops == runs + 1 && !py_cut && !native_cut;
+
+	for (size_t i = 0; i < nips; i++) {
+		if (!loop[i] || (unentered && i == innermost) || (g == np && py_cut)) {
+			c->frames[(*n)++] = nat[i];
 			continue;
 		}
 		if (g == np)
@@ -225,11 +250,16 @@ int collector_merge_native(struct collector *c, size_t id, struct process *p, co
 			c->frames[(*n)++] = frame;
 	}
 	c->stats.py_stacks++;
-	*ret_ok = true;
+	c->stats.py_native_unentered += unentered;
 	return 0;
 mismatch:
 	*n = before;
 	c->stats.py_native_mismatch++;
-	return 0;
+	memcpy(&c->frames[*n], nat, nips * sizeof(nat[0]));
+	*n += nips;
+	if ((r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[native stack]", &c->frames[(*n)++])) < 0 ||
+	    (r = collector_python_frames(c, id, s, pf, np, n)) < 0)
+		return r;
+	return collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[Python and native stacks not paired]",
+				       &c->frames[(*n)++]);
 }
-

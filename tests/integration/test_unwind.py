@@ -136,7 +136,8 @@ class Dwarf(BpfTestCase):
 
 
 # Calls the extension in a loop: <module> -> caller -> hearthext.spin -> ext_spin -> ext_helper;
-# with "callback", through C and back: <module> -> outer -> hearthext.call -> inner -> hearthext.spin.
+# with "callback", through C and back: <module> -> outer -> hearthext.call -> inner -> hearthext.spin;
+# with "calls", Python calls in a tight loop: <module> -> calls -> leaf.
 EXT_SCRIPT = """import sys, time
 sys.path.insert(0, sys.argv[1])
 import hearthext
@@ -156,8 +157,20 @@ def outer(deadline):
         hearthext.call(inner, 4)
 
 
+def leaf():
+    pass
+
+
+def calls(deadline):
+    while time.time() < deadline:
+        for _ in range(100):
+            leaf()
+
+
 if sys.argv[3:] == ["callback"]:
     outer(time.time() + float(sys.argv[2]))
+elif sys.argv[3:] == ["calls"]:
+    calls(time.time() + float(sys.argv[2]))
 else:
     caller(time.time() + float(sys.argv[2]))
 """
@@ -228,6 +241,17 @@ class PythonNative(BpfTestCase):
                            % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:3]))
         mismatch = int(re.search(r"(\d+) whose loop activations", r.stderr).group(1))
         self.assertLess(mismatch, 0.02 * n, r.stderr)
+        # Those keep both stacks, unmerged: under a root marker the Python
+        # frames, then the native stack under its own marker.
+        unpaired = {f: c for f, c in stacks.items() if f[0] == "[Python and native stacks not paired]"}
+        self.assertEqual(total(unpaired), mismatch)
+        sys.stderr.write("%s --native: %d of %d samples with stacks not paired\n" % (python, mismatch, n))
+        for frames in unpaired:
+            names = list(frames)
+            self.assertEqual(names.count("[native stack]"), 1, names)
+            at = names.index("[native stack]")
+            self.assertTrue(at > 1 and all(" (" in f or f.startswith("[") for f in names[1:at]), names)
+            self.assertFalse(any(" (" in f and f.endswith(")") and ".py:" in f for f in names[at + 1:]), names)
 
         # Python -> C -> Python: two activations (also on 3.11+, where Python calls Python in one).
         r = self.record(["--native", "-r", "499", "-v", "-o", out, "--", python, script, ext_dir, "2", "callback"])
@@ -247,6 +271,31 @@ class PythonNative(BpfTestCase):
         good = sum(c for f, c in stacks.items() if nested(f))
         self.assertGreater(good / max(1, n), 0.85, "nested stacks: %d of %d; top: %s"
                            % (good, n, sorted(stacks.items(), key=lambda kv: -kv[1])[:2]))
+
+        # Tight calls: the innermost activation of the loop is often caught entering
+        # or leaving (its frame not linked yet, or any more), and stays native.
+        r = self.record(["--native", "-r", "499", "-v", "-o", out, "--", python, script, ext_dir, "2", "calls"])
+        stacks = read_folded(out)
+        n = total(stacks)
+        self.assertGreater(n, 400)
+        mismatch, unentered = map(int, re.search(r"(\d+) whose loop activations.*?(\d+) with the innermost loop "
+                                                 r"entering", r.stderr).groups())
+        sys.stderr.write("%s --native, calls: %d of %d samples entering or leaving the loop, %d not paired\n"
+                         % (python, unentered, n, mismatch))
+        self.assertLess(mismatch, 0.01 * n, r.stderr)
+        if python_version(python) < (3, 11):
+            self.assertGreater(unentered, 0, r.stderr)
+        loop = "PyEval_EvalFrameEx" if python_version(python)[0] == 2 else "_PyEval_EvalFrameDefault"
+        native_loop = 0
+        for frames, count in stacks.items():
+            names = list(frames)
+            py = [i for i, f in enumerate(names) if ".py:" in f]
+            loops = [i for i, f in enumerate(names) if f == loop]
+            if py and loops and names[0] != "[Python and native stacks not paired]":
+                self.assertEqual(len(loops), 1, names)
+                self.assertGreater(loops[0], py[-1], names)
+                native_loop += count
+        self.assertEqual(native_loop, unentered)
 
 
 def add_interpreter_tests():
