@@ -42,6 +42,8 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 #define DW_EH_PE_APPL_MASK 0x70
 #define DW_EH_PE_DATAREL_SDATA4 0x3b
 
+#define UNWIND_MAX_BUILD_ID 64
+#define UNWIND_MAX_NOTES 4096 /* bytes of PT_NOTE segments read looking for the build-id */
 #define UNWIND_MAX_DEBUG_FRAME (64u << 20) /* bytes of one .debug_frame, inflated */
 #define UNWIND_DEBUG_FRAME_PAD 16          /* zero bytes after it: no read runs off the end */
 
@@ -72,9 +74,17 @@ struct unwind_load {
 	uint64_t offset, vaddr, filesz;
 };
 
+/*
+ * One ELF image: its bytes mapped, its PT_LOADs and unwind tables. Shared by
+ * every mapped file with the same build-id and size (the same library in
+ * many containers, each with its own device and inode).
+ */
 struct unwind_file {
-	uint32_t dev_major, dev_minor;
+	uint32_t dev_major, dev_minor; /* of the file it was loaded from */
 	uint64_t inode;
+	uint8_t build_id[UNWIND_MAX_BUILD_ID];
+	uint8_t build_id_len;         /* 0: none, shared by device and inode only */
+	uint64_t file_size;
 	uint64_t last_use;
 	int error;           /* < 0: could not be loaded; remembered so samples do not retry */
 	const uint8_t *data; /* the whole file */
@@ -114,9 +124,18 @@ struct unwind_ctx {
 	enum unwind_stop no_cfi_reason;  /* UNWIND_STOP_BAD_IP or UNWIND_STOP_NO_INFO */
 };
 
+/* A mapped file (device and inode) resolved to a loaded image: an open-addressing table. */
+struct unwind_key {
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	uint32_t file; /* index in files plus one; 0: an empty slot */
+};
+
 struct unwinder {
 	struct unwind_file *files;
 	size_t nr_files, max_files;
+	struct unwind_key *keys, *keys_spare; /* nr_keys each, a power of two */
+	size_t nr_keys, keys_used;
 	struct unwind_process procs[UNWIND_MAX_PROCESSES];
 	size_t nr_procs;
 	uint64_t tick; /* one per unwind: files used by the current walk are never evicted */
@@ -239,12 +258,10 @@ static void unwind_file_release(struct unwind_file *f)
 	*f = (struct unwind_file){ 0 };
 }
 
-/* Open (through the process unless @pid is 0), map and parse the file behind @m. */
-static int unwind_file_load(struct unwind_file *f, pid_t pid, const struct procmap *m)
+/* Open the file behind @m: through the process, or by its path when @pid is 0 (offline). */
+static int unwind_file_open(pid_t pid, const struct procmap *m, struct stat *ret_st)
 {
 	_cleanup_close_ int fd = -1;
-	struct stat st;
-	void *p;
 
 	if (pid > 0) {
 		fd = procmap__open(m, pid);
@@ -255,20 +272,70 @@ static int unwind_file_load(struct unwind_file *f, pid_t pid, const struct procm
 		if (fd < 0)
 			return -errno;
 	}
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, ret_st) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(ret_st->st_mode))
 		return -ENOEXEC;
 	/* Offline, the path may name another file by now; live, map_files is the mapped file. */
-	if (pid <= 0 && (uint64_t)st.st_ino != m->inode)
+	if (pid <= 0 && (uint64_t)ret_st->st_ino != m->inode)
 		return -ESTALE;
-	if ((uint64_t)st.st_size < sizeof(Elf64_Ehdr) || (uint64_t)st.st_size > UNWIND_MAX_FILE_SIZE)
+	if ((uint64_t)ret_st->st_size < sizeof(Elf64_Ehdr) || (uint64_t)ret_st->st_size > UNWIND_MAX_FILE_SIZE)
 		return -ENOEXEC;
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	return TAKE_FD(fd);
+}
+
+/* The GNU build-id in the PT_NOTE segments of the ELF file at @fd: its length, 0 when none. */
+static size_t unwind_read_build_id(int fd, uint8_t *id)
+{
+	uint8_t notes[UNWIND_MAX_NOTES];
+	Elf64_Ehdr eh;
+
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh.e_phnum > UNWIND_MAX_LOADS * 2)
+		return 0;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		uint64_t align, off = 0;
+		Elf64_Phdr ph;
+		ssize_t n;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph))
+			return 0;
+		if (ph.p_type != PT_NOTE || ph.p_filesz > sizeof(notes))
+			continue;
+		n = pread(fd, notes, ph.p_filesz, (off_t)ph.p_offset);
+		if (n != (ssize_t)ph.p_filesz)
+			continue;
+		align = ph.p_align == 8 ? 8 : 4;
+		while (off + sizeof(Elf64_Nhdr) <= (uint64_t)n) {
+			Elf64_Nhdr nh;
+			uint64_t name_off, desc_off;
+
+			memcpy(&nh, notes + off, sizeof(nh));
+			name_off = off + sizeof(nh);
+			desc_off = name_off + ((nh.n_namesz + align - 1) & ~(align - 1));
+			off = desc_off + ((nh.n_descsz + align - 1) & ~(align - 1));
+			if (desc_off + nh.n_descsz > (uint64_t)n)
+				break;
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && !memcmp(notes + name_off, "GNU", 4) &&
+			    nh.n_descsz && nh.n_descsz <= UNWIND_MAX_BUILD_ID) {
+				memcpy(id, notes + desc_off, nh.n_descsz);
+				return nh.n_descsz;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Map and parse the file open at @fd. */
+static int unwind_file_map(struct unwind_file *f, int fd, const struct stat *st)
+{
+	void *p = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+
 	if (p == MAP_FAILED)
 		return -errno;
 	f->data = p;
-	f->size = (size_t)st.st_size;
+	f->size = (size_t)st->st_size;
 	f->mapped = true;
 	return unwind_file_parse(f);
 }
@@ -303,6 +370,55 @@ static bool procmap_is_vdso(const struct procmap *m)
 	return !strcmp(m->path, "[vdso]");
 }
 
+static uint64_t unwind_key_hash(uint32_t dev_major, uint32_t dev_minor, uint64_t inode)
+{
+	uint64_t h = inode * 0x9e3779b97f4a7c15ull ^ ((uint64_t)dev_major << 32 | dev_minor) * 0xc2b2ae3d27d4eb4full;
+
+	return h ^ h >> 29;
+}
+
+/* The slot of a file's key: the one holding it, else the empty one where it would go. */
+static struct unwind_key *unwinder_key_slot(struct unwinder *u, uint32_t dev_major, uint32_t dev_minor,
+					    uint64_t inode)
+{
+	size_t mask = u->nr_keys - 1, i = unwind_key_hash(dev_major, dev_minor, inode) & mask;
+
+	/* Never full: the table is emptied at three quarters. */
+	while (u->keys[i].file && !(u->keys[i].inode == inode && u->keys[i].dev_major == dev_major &&
+				    u->keys[i].dev_minor == dev_minor))
+		i = (i + 1) & mask;
+	return &u->keys[i];
+}
+
+static void unwinder_key_set(struct unwinder *u, uint32_t dev_major, uint32_t dev_minor, uint64_t inode,
+			     uint32_t file)
+{
+	struct unwind_key *k;
+
+	if ((u->keys_used + 1) * 4 > u->nr_keys * 3) {
+		/* Forgotten keys come back through their file's build-id (or its own key), opened again. */
+		memset(u->keys, 0, u->nr_keys * sizeof(*u->keys));
+		u->keys_used = 0;
+	}
+	k = unwinder_key_slot(u, dev_major, dev_minor, inode);
+	u->keys_used += !k->file;
+	*k = (struct unwind_key){ .inode = inode, .dev_major = dev_major, .dev_minor = dev_minor, .file = file };
+}
+
+/* Forget the keys leading to files[@i] (evicted): the table is built again without them. */
+static void unwinder_keys_drop(struct unwinder *u, size_t i)
+{
+	struct unwind_key *old = u->keys;
+
+	u->keys = u->keys_spare;
+	u->keys_spare = old;
+	memset(u->keys, 0, u->nr_keys * sizeof(*u->keys));
+	u->keys_used = 0;
+	for (size_t k = 0; k < u->nr_keys; k++)
+		if (old[k].file && old[k].file != i + 1)
+			unwinder_key_set(u, old[k].dev_major, old[k].dev_minor, old[k].inode, old[k].file);
+}
+
 /* A slot for a new file: a free one, else the least recently used one not in the current walk. */
 static struct unwind_file *unwinder_file_slot(struct unwinder *u)
 {
@@ -318,9 +434,67 @@ static struct unwind_file *unwinder_file_slot(struct unwinder *u)
 	}
 	if (!victim)
 		return NULL;
+	unwinder_keys_drop(u, (size_t)(victim - u->files));
 	unwind_file_release(victim);
 	u->stats.file_evictions++;
 	return victim;
+}
+
+/*
+ * The image of the file behind @m, met for the first time under its device
+ * and inode: one already loaded from that file, or with its build-id and
+ * size, else loaded now (or its error remembered). Returns 0 or -ENOBUFS.
+ */
+static int unwinder_file_resolve(struct unwind_ctx *ctx, const struct procmap *m, struct unwind_file **ret)
+{
+	struct unwinder *u = ctx->u;
+	uint8_t id[UNWIND_MAX_BUILD_ID];
+	_cleanup_close_ int fd = -1;
+	struct unwind_file *f;
+	size_t id_len = 0;
+	struct stat st;
+	int r;
+
+	for (size_t i = 0; i < u->nr_files; i++) {
+		f = &u->files[i];
+		if (f->inode == m->inode && f->dev_major == m->dev_major && f->dev_minor == m->dev_minor) {
+			*ret = f;
+			return 0;
+		}
+	}
+	fd = unwind_file_open(ctx->pid, m, &st);
+	if (fd >= 0)
+		id_len = unwind_read_build_id(fd, id);
+	for (size_t i = 0; i < u->nr_files && id_len; i++) {
+		f = &u->files[i];
+		if (!f->error && f->build_id_len == id_len && f->file_size == (uint64_t)st.st_size &&
+		    !memcmp(f->build_id, id, id_len)) {
+			u->stats.file_shared++;
+			*ret = f;
+			return 0;
+		}
+	}
+	f = unwinder_file_slot(u);
+	if (!f)
+		return -ENOBUFS;
+	u->stats.file_misses++;
+	r = fd < 0 ? fd : unwind_file_map(f, fd, &st);
+	if (r < 0) {
+		/* Keep the key and the error, drop the rest: not retried until evicted or flushed. */
+		unwind_file_release(f);
+		f->error = r;
+		u->stats.file_failures++;
+		log_debug("unwind: %s: %s", m->path, strerror(-r));
+	} else {
+		memcpy(f->build_id, id, id_len);
+		f->build_id_len = (uint8_t)id_len;
+		f->file_size = (uint64_t)st.st_size;
+	}
+	f->dev_major = m->dev_major;
+	f->dev_minor = m->dev_minor;
+	f->inode = m->inode;
+	*ret = f;
+	return 0;
 }
 
 /* The file behind mapping @m, loaded on first use. Returns 0, or the file's remembered -errno. */
@@ -335,35 +509,16 @@ static int unwind_ctx_file(struct unwind_ctx *ctx, const struct procmap *m, stru
 	} else if (procmap_is_vdso(m)) {
 		f = unwinder_vdso(u);
 	} else if (procmap__is_file(m)) {
-		for (size_t i = 0; i < u->nr_files; i++) {
-			struct unwind_file *c = &u->files[i];
+		struct unwind_key *k = unwinder_key_slot(u, m->dev_major, m->dev_minor, m->inode);
 
-			if (c->inode == m->inode && c->dev_major == m->dev_major &&
-			    c->dev_minor == m->dev_minor) {
-				f = c;
-				u->stats.file_hits++;
-				break;
-			}
-		}
-		if (!f) {
-			f = unwinder_file_slot(u);
-			if (!f)
-				return -ENOBUFS;
-			f->dev_major = m->dev_major;
-			f->dev_minor = m->dev_minor;
-			f->inode = m->inode;
-			r = unwind_file_load(f, ctx->pid, m);
-			u->stats.file_misses++;
-			if (r < 0) {
-				/* Keep the key and the error, drop the rest: not retried until evicted or flushed. */
-				unwind_file_release(f);
-				f->dev_major = m->dev_major;
-				f->dev_minor = m->dev_minor;
-				f->inode = m->inode;
-				f->error = r;
-				u->stats.file_failures++;
-				log_debug("unwind: %s: %s", m->path, strerror(-r));
-			}
+		if (k->file) {
+			f = &u->files[k->file - 1];
+			u->stats.file_hits++;
+		} else {
+			r = unwinder_file_resolve(ctx, m, &f);
+			if (r < 0)
+				return r;
+			unwinder_key_set(u, m->dev_major, m->dev_minor, m->inode, (uint32_t)(f - u->files) + 1);
 		}
 		f->last_use = u->tick;
 	} else {
@@ -830,12 +985,16 @@ int unwinder__new(size_t max_files, struct unwinder **ret)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	u->max_files = max_files;
+	for (u->nr_keys = 16; u->nr_keys < 4 * max_files; u->nr_keys *= 2)
+		;
 	u->files = calloc(max_files, sizeof(*u->files));
-	if (!u->files) {
-		free(u);
+	u->keys = calloc(u->nr_keys, sizeof(*u->keys));
+	u->keys_spare = calloc(u->nr_keys, sizeof(*u->keys));
+	if (!u->files || !u->keys || !u->keys_spare) {
+		unwinder__free(u);
 		return -ENOMEM;
 	}
-	u->max_files = max_files;
 	u->accessors = (unw_accessors_t){
 		.find_proc_info = unwind_find_proc_info,
 		.put_unwind_info = unwind_put_unwind_info,
@@ -867,6 +1026,9 @@ void unwinder__flush(struct unwinder *u)
 	for (size_t i = 0; i < u->nr_files; i++)
 		unwind_file_release(&u->files[i]);
 	u->nr_files = 0;
+	if (u->keys)
+		memset(u->keys, 0, u->nr_keys * sizeof(*u->keys));
+	u->keys_used = 0;
 }
 
 struct unwinder *unwinder__free(struct unwinder *u)
@@ -875,6 +1037,8 @@ struct unwinder *unwinder__free(struct unwinder *u)
 		return NULL;
 	unwinder__flush(u);
 	free(u->files);
+	free(u->keys);
+	free(u->keys_spare);
 	free(u);
 	return NULL;
 }

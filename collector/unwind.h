@@ -21,6 +21,7 @@
 
 #define UNWIND_MAX_DEPTH 512           /* frames, whatever @max says */
 #define UNWIND_MAX_PROCESSES 64        /* libunwind address spaces (CFI caches) held */
+/* ELF files are cached by build-id and size, else by device and inode; at most max_files of them. */
 #define UNWIND_MAX_FILE_SIZE (4ull << 30) /* larger files are not mapped */
 #define UNWIND_MAX_FDES (16u << 20)    /* entries in one .eh_frame_hdr table */
 
@@ -53,6 +54,7 @@ struct unwind_stats {
 	uint64_t stops[UNWIND_STOP__MAX]; /* unwinds by the reason they ended */
 	uint64_t file_hits;
 	uint64_t file_misses;     /* files opened, mapped and parsed */
+	uint64_t file_shared;     /* files met under a new device and inode, loaded already (same build-id) */
 	uint64_t file_failures;   /* files that could not be opened or parsed (remembered) */
 	uint64_t file_evictions;
 	uint64_t files;           /* files held now */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture-regs.h"
@@ -261,6 +262,84 @@ static void test_no_cfi(struct unwinder *u, const struct fixture_snapshot *s)
 	CHECK_INT(n, 1);
 	CHECK_INT(stop, UNWIND_STOP_NO_INFO);
 	CHECK_STR(frame_name(s->maps, ips, 0), "capture");
+}
+
+/*
+ * A copy of the fixture (another inode, the same build-id and size), as the
+ * same image in another container is: its image is the one loaded already.
+ */
+static void test_shared_by_build_id(struct unwinder *u, const char *fixture)
+{
+	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
+	struct fixture_snapshot s = { 0 };
+	struct unwind_stats before, after;
+	char copy[PATH_MAX], buf[65536];
+	uint64_t ips[MAX_FRAMES];
+	enum unwind_stop stop;
+	int in, out = -1;
+	ssize_t n;
+	size_t nf;
+
+	snprintf(copy, sizeof(copy), "%s-copy-XXXXXX", fixture);
+	in = open(fixture, O_RDONLY | O_CLOEXEC);
+	if (in >= 0)
+		out = mkstemp(copy);
+	CHECK_TRUE(in >= 0 && out >= 0);
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		CHECK_INT(write(out, buf, (size_t)n), n);
+	if (out >= 0) {
+		CHECK_INT(fchmod(out, 0755), 0);
+		close(out);
+	}
+	if (in >= 0)
+		close(in);
+	CHECK_INT(fixture_snapshot__take(copy, "direct", &s), 0);
+	if (!s.maps) {
+		unlink(copy);
+		return;
+	}
+	unwinder__stats(u, &before);
+	unwind_ok(u, &s, &s.snap, ips, MAX_FRAMES, &nf, &stop);
+	unwinder__stats(u, &after);
+	print_frames("copy", s.maps, ips, nf, stop);
+	CHECK_TRUE(nf >= ARRAY_SIZE(chain));
+	for (size_t i = 0; i < ARRAY_SIZE(chain) && i < nf; i++)
+		CHECK_STR(frame_name(s.maps, ips, i), chain[i]);
+	CHECK_INT(stop, UNWIND_STOP_END);
+	CHECK_INT(after.file_shared - before.file_shared, 1);
+	CHECK_INT(after.file_misses, before.file_misses);
+	unlink(copy);
+	fixture_snapshot__release(&s);
+}
+
+/* A cache of four files for five: evictions (and their keys dropped) change no answer. */
+static void test_eviction(const struct fixture_snapshot *const *snaps, size_t nr)
+{
+	uint64_t first[8][MAX_FRAMES], ips[MAX_FRAMES];
+	size_t first_n[8], n;
+	struct unwinder *u = NULL;
+	struct unwind_stats st;
+	enum unwind_stop stop;
+
+	CHECK_INT(unwinder__new(4, &u), 0);
+	if (!u || nr > 8)
+		return;
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < nr; i++) {
+			unwind_ok(u, snaps[i], &snaps[i]->snap, round ? ips : first[i], MAX_FRAMES,
+				  round ? &n : &first_n[i], &stop);
+			CHECK_INT(stop, UNWIND_STOP_END);
+			if (round) {
+				CHECK_INT(n, first_n[i]);
+				CHECK_TRUE(n == first_n[i] && !memcmp(ips, first[i], n * sizeof(ips[0])));
+			}
+			unwinder__forget_process(u, 0);
+		}
+	}
+	unwinder__stats(u, &st);
+	CHECK_TRUE(st.file_evictions > 0);
+	CHECK_TRUE(st.files <= 4);
+	unwinder__free(u);
 }
 
 static void test_truncated(struct unwinder *u, const struct fixture_snapshot *s)
@@ -548,6 +627,9 @@ int main(int argc, char **argv)
 	test_debug_frame(u, &dbglink, ".debug_frame in a compressed debug file");
 	unwinder__forget_process(u, 0);
 	test_no_cfi(u, &nocfi);
+	unwinder__forget_process(u, 0);
+	test_shared_by_build_id(u, argv[1]);
+	test_eviction((const struct fixture_snapshot *const[]){ &direct, &nopie, &dbg, &dbglink }, 4);
 	unwinder__forget_process(u, 0);
 	test_truncated(u, &direct);
 	test_depth(u, &direct);
