@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
-#include <gelf.h>
 #include <libunwind.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,10 +20,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "cleanup.h"
-#include "debugfile.h"
+#include "debugframe.h"
 #include "log.h"
 
 /* Exported by libunwind (and what its own ptrace accessors use) but absent from its headers. */
@@ -44,31 +42,6 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 
 #define UNWIND_MAX_BUILD_ID 64
 #define UNWIND_MAX_NOTES 4096 /* bytes of PT_NOTE segments read looking for the build-id */
-#define UNWIND_MAX_DEBUG_FRAME (64u << 20) /* bytes of one .debug_frame, inflated */
-#define UNWIND_DEBUG_FRAME_PAD 16          /* zero bytes after it: no read runs off the end */
-
-/* libunwind's struct table_entry: an FDE's first address and its offset in .debug_frame. */
-struct unwind_dbg_entry {
-	int32_t start_ip_offset;
-	int32_t fde_offset;
-};
-
-#ifdef HEARTH_UNWIND_DEBUG_FRAME
-/*
- * libunwind 1.6 to 1.8's struct unw_debug_frame_list (include/dwarf.h, not
- * installed), which UNW_INFO_FORMAT_TABLE points at (meson checks the
- * version). libunwind reads the index and the CFI it points to from local
- * memory, so .debug_frame stays a buffer of ours.
- */
-struct unwind_dbg_list {
-	unw_word_t start, end, load_offset;
-	char *debug_frame;
-	size_t debug_frame_size;
-	struct unwind_dbg_entry *index;
-	size_t index_size; /* bytes */
-	struct unwind_dbg_list *next;
-};
-#endif
 
 struct unwind_load {
 	uint64_t offset, vaddr, filesz;
@@ -97,10 +70,7 @@ struct unwind_file {
 	uint64_t table_vaddr;
 	uint64_t fde_count;
 	bool dbg_tried;      /* .debug_frame was looked for (in the file, then in debug files) */
-	uint8_t *dbg_frame;  /* a copy of it, inflated, UNWIND_DEBUG_FRAME_PAD zeroes past its end */
-	size_t dbg_size;
-	struct unwind_dbg_entry *dbg_index; /* its FDEs by first address */
-	size_t dbg_count;
+	struct debug_frame *dbg;
 };
 
 struct unwind_process {
@@ -253,8 +223,7 @@ static void unwind_file_release(struct unwind_file *f)
 {
 	if (f->mapped && f->data)
 		munmap((void *)f->data, f->size);
-	free(f->dbg_frame);
-	free(f->dbg_index);
+	debug_frame__free(f->dbg);
 	*f = (struct unwind_file){ 0 };
 }
 
@@ -546,278 +515,29 @@ static int unwind_file_bias(const struct unwind_file *f, const struct procmap *m
 	return -ENOENT;
 }
 
-/*
- * .debug_frame: the CFI of code built without unwind tables
- * (-fno-asynchronous-unwind-tables -g), often only in a separate debug file.
- * Used where .eh_frame_hdr has no entry for an ip, or there is none.
- */
-
-#ifdef HEARTH_UNWIND_DEBUG_FRAME
-static void elf_endp(Elf **e)
-{
-	if (*e)
-		elf_end(*e);
-}
-
-/* Copy @elf's .debug_frame, inflating a compressed one. Returns 1, 0 when it has none usable, or -errno. */
-static int unwind_dbg_copy(Elf *elf, uint8_t **ret, size_t *ret_size)
-{
-	Elf_Scn *scn = debugfile_section(elf, SHT_PROGBITS, ".debug_frame");
-	const uint8_t *src;
-	size_t size, src_size;
-	GElf_Shdr sh;
-	Elf_Data *d;
-	uint8_t *p;
-
-	if (!scn || !gelf_getshdr(scn, &sh))
-		return 0;
-	d = elf_rawdata(scn, NULL);
-	if (!d || !d->d_buf)
-		return 0;
-	src = d->d_buf;
-	src_size = d->d_size;
-	size = src_size;
-	if (sh.sh_flags & SHF_COMPRESSED) {
-		Elf64_Chdr ch;
-
-		if (src_size < sizeof(ch))
-			return 0;
-		memcpy(&ch, src, sizeof(ch));
-		if (ch.ch_type != ELFCOMPRESS_ZLIB || ch.ch_size > UNWIND_MAX_DEBUG_FRAME)
-			return 0;
-		size = ch.ch_size;
-	}
-	if (size < 8 || size > UNWIND_MAX_DEBUG_FRAME)
-		return 0;
-	p = malloc(size + UNWIND_DEBUG_FRAME_PAD);
-	if (!p)
-		return -ENOMEM;
-	if (sh.sh_flags & SHF_COMPRESSED) {
-		uLongf out = size;
-
-		if (uncompress(p, &out, src + sizeof(Elf64_Chdr), src_size - sizeof(Elf64_Chdr)) != Z_OK ||
-		    out != size) {
-			free(p);
-			return 0;
-		}
-	} else {
-		memcpy(p, src, size);
-	}
-	memset(p + size, 0, UNWIND_DEBUG_FRAME_PAD);
-	*ret = p;
-	*ret_size = size;
-	return 1;
-}
-
-struct unwind_dbg_search {
-	const char *build_id;
-	uint8_t *data;
-	size_t size;
-};
-
-/* debugfile_fn: take a separate debug file's .debug_frame, if it is this build's. */
-static int unwind_dbg_use(int fd, void *arg)
-{
-	struct unwind_dbg_search *s = arg;
-	_cleanup_(elf_endp) Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	char id[2 * DEBUGFILE_MAX_BUILD_ID + 1];
-
-	if (!elf || elf_kind(elf) != ELF_K_ELF)
-		return 0;
-	if (s->build_id[0] && debugfile_build_id(elf, id) && strcmp(id, s->build_id))
-		return 0;
-	return unwind_dbg_copy(elf, &s->data, &s->size);
-}
-
-/*
- * The address size of the .debug_frame CIE at @off, or 0 for one whose FDEs
- * cannot be indexed here: not a CIE, an augmentation (compilers write none
- * in .debug_frame), or addresses other than 8 bytes.
- */
-static unsigned int unwind_dbg_cie(const uint8_t *p, size_t size, uint64_t off)
-{
-	uint64_t len, id, q, end;
-	size_t hdr = 4, idsz = 4;
-
-	if (size < 4 || off > size - 4)
-		return 0;
-	len = read_le(p + off, 4);
-	if (len == 0xffffffffu) {
-		if (off > size - 12)
-			return 0;
-		len = read_le(p + off + 4, 8);
-		hdr = idsz = 8;
-		hdr += 4;
-	}
-	if (len < idsz + 2 || len > size - off - hdr)
-		return 0;
-	id = read_le(p + off + hdr, (int)idsz);
-	if (id != (idsz == 4 ? 0xffffffffull : UINT64_MAX))
-		return 0;
-	q = off + hdr + idsz;
-	end = off + hdr + len;
-	switch (p[q++]) {
-	case 1:
-	case 3:
-		return p[q] == 0 ? 8 : 0;
-	case 4:
-		return p[q] == 0 && q + 3 <= end && p[q + 1] == 8 && p[q + 2] == 0 ? 8 : 0;
-	default:
-		return 0;
-	}
-}
-
-static int unwind_dbg_entry_cmp(const void *a, const void *b)
-{
-	const struct unwind_dbg_entry *x = a, *y = b;
-
-	if (x->start_ip_offset != y->start_ip_offset)
-		return x->start_ip_offset < y->start_ip_offset ? -1 : 1;
-	return x->fde_offset < y->fde_offset ? -1 : x->fde_offset > y->fde_offset;
-}
-
-/* Index the FDEs of f->dbg_frame by first address, as libunwind's binary search wants them. */
-static int unwind_dbg_index(struct unwind_file *f)
-{
-	const uint8_t *p = f->dbg_frame;
-	size_t size = f->dbg_size, n = 0, cap = 0, out = 0;
-	uint64_t off, end, last_cie = UINT64_MAX;
-	unsigned int addr_size = 0;
-	struct unwind_dbg_entry *idx = NULL;
-
-	for (off = 0; size - off >= 4; off = end) {
-		uint64_t len = read_le(p + off, 4), id, pc, range;
-		size_t hdr = 4, idsz = 4;
-
-		if (len == 0xffffffffu) {
-			if (size - off < 12)
-				break;
-			len = read_le(p + off + 4, 8);
-			hdr = 12;
-			idsz = 8;
-		}
-		if (len > size - off - hdr)
-			break;
-		end = off + hdr + len;
-		if (len < idsz + 16)
-			continue; /* a CIE, padding or a terminator */
-		id = read_le(p + off + hdr, (int)idsz);
-		if (id == (idsz == 4 ? 0xffffffffull : UINT64_MAX))
-			continue;
-		if (id != last_cie) {
-			last_cie = id;
-			addr_size = unwind_dbg_cie(p, size, id);
-		}
-		if (addr_size != 8)
-			continue;
-		pc = read_le(p + off + hdr + idsz, 8);
-		range = read_le(p + off + hdr + idsz + 8, 8);
-		/* pc 0: code the linker discarded. libunwind's index holds 31-bit offsets. */
-		if (!pc || !range || pc > INT32_MAX || off > INT32_MAX)
-			continue;
-		if (n == cap) {
-			size_t c = cap ? cap * 2 : 256;
-			void *q;
-
-			if (c > UNWIND_MAX_FDES)
-				break;
-			q = realloc(idx, c * sizeof(*idx));
-			if (!q) {
-				free(idx);
-				return -ENOMEM;
-			}
-			idx = q;
-			cap = c;
-		}
-		idx[n++] = (struct unwind_dbg_entry){ .start_ip_offset = (int32_t)pc, .fde_offset = (int32_t)off };
-	}
-	if (!n) {
-		free(idx);
-		return -ENOENT;
-	}
-	qsort(idx, n, sizeof(*idx), unwind_dbg_entry_cmp);
-	for (size_t i = 0; i < n; i++)
-		if (!out || idx[out - 1].start_ip_offset != idx[i].start_ip_offset)
-			idx[out++] = idx[i];
-	f->dbg_index = idx;
-	f->dbg_count = out;
-	return 0;
-}
-
-/* Find and index the .debug_frame of the file behind @m, once. Returns 0 or -errno. */
-static int unwind_ctx_debug_frame(struct unwind_ctx *ctx, struct unwind_file *f, const struct procmap *m)
-{
-	struct unwind_dbg_search s = { 0 };
-	_cleanup_(elf_endp) Elf *elf = NULL;
-	char id[2 * DEBUGFILE_MAX_BUILD_ID + 1], root[64];
-	int r;
-
-	if (f->dbg_tried)
-		return f->dbg_index ? 0 : -ENOENT;
-	f->dbg_tried = true;
-	if (!f->mapped || debugfile_init_libelf() < 0)
-		return -ENOENT;
-	elf = elf_memory((char *)f->data, f->size);
-	if (!elf || elf_kind(elf) != ELF_K_ELF)
-		return -ENOENT;
-	r = unwind_dbg_copy(elf, &s.data, &s.size);
-	if (r == 0) {
-		debugfile_build_id(elf, id);
-		s.build_id = id;
-		snprintf(root, sizeof(root), "/proc/%d/root", (int)ctx->pid);
-		r = debugfile_find(elf, id, ctx->pid > 0 ? root : NULL, m->path, unwind_dbg_use, &s);
-	}
-	if (r <= 0)
-		return r < 0 ? r : -ENOENT;
-	f->dbg_frame = s.data;
-	f->dbg_size = s.size;
-	r = unwind_dbg_index(f);
-	if (r < 0) {
-		free(f->dbg_frame);
-		f->dbg_frame = NULL;
-		return r;
-	}
-	ctx->u->stats.debug_frame_files++;
-	return 0;
-}
-
-#endif
-
-/* find_proc_info through .debug_frame; -UNW_ENOINFO when it has nothing for @ip. */
+/* find_proc_info through .debug_frame, found and indexed on first need; -UNW_ENOINFO when none. */
 static int unwind_search_debug_frame(unw_addr_space_t as, struct unwind_ctx *ctx, struct unwind_file *f,
 				     const struct procmap *m, uint64_t bias, unw_word_t ip, unw_proc_info_t *pi,
 				     int need_unwind_info)
 {
-#ifdef HEARTH_UNWIND_DEBUG_FRAME
-	struct unwind_dbg_list list;
-	unw_dyn_info_t di;
+	char root[64];
 	int r;
 
-	if (unwind_ctx_debug_frame(ctx, f, m) < 0)
+	if (!f->dbg_tried && f->mapped) {
+		f->dbg_tried = true;
+		snprintf(root, sizeof(root), "/proc/%d/root", (int)ctx->pid);
+		r = debug_frame__load(f->data, f->size, ctx->pid > 0 ? root : NULL, m->path, &f->dbg);
+		if (r == 0)
+			ctx->u->stats.debug_frame_files++;
+		else if (r != -ENOENT)
+			log_debug("unwind: %s: .debug_frame: %s", m->path, strerror(-r));
+	}
+	if (!f->dbg)
 		return -UNW_ENOINFO;
-	list = (struct unwind_dbg_list){
-		.start = m->start,
-		.end = m->end,
-		.debug_frame = (char *)f->dbg_frame,
-		.debug_frame_size = f->dbg_size,
-		.index = f->dbg_index,
-		.index_size = f->dbg_count * sizeof(*f->dbg_index),
-	};
-	memset(&di, 0, sizeof(di));
-	di.start_ip = m->start;
-	di.end_ip = m->end;
-	di.format = UNW_INFO_FORMAT_TABLE;
-	di.u.ti.segbase = bias; /* .debug_frame addresses are link-time ones */
-	di.u.ti.table_data = (unw_word_t *)&list;
-	di.u.ti.table_len = sizeof(list) / sizeof(unw_word_t);
-	/* libunwind switches to its local address space for this format: no accessor of ours runs. */
-	r = UNW_OBJ(dwarf_search_unwind_table)(as, ip, &di, pi, need_unwind_info, NULL);
+	r = debug_frame__find_proc_info(f->dbg, as, m->start, m->end, bias, ip, pi, need_unwind_info);
 	if (r == 0)
 		ctx->u->stats.debug_frame_lookups++;
 	return r;
-#else
-	return -UNW_ENOINFO;
-#endif
 }
 
 static int unwind_ctx_refuse(struct unwind_ctx *ctx, enum unwind_stop why)
