@@ -24,6 +24,8 @@
 #define COLLECTOR_KERNEL_CACHE_MAX 262144
 /* Native frames unwound first below a Python sample, looking for the evaluation loop. */
 #define COLLECTOR_PY_LEAF_DEPTH 8
+/* DWARF frames looked at to fix the leaf of a frame-pointer stack. */
+#define COLLECTOR_LEAF_FIX_DEPTH 8
 /* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
 #define COLLECTOR_PY_STACK_COPY 4096
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
@@ -69,6 +71,10 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
 int collector_unwind(struct collector *c, struct process *p, const struct hearth_sample *s,
 		     const struct hearth_uregs *ur, size_t max, const __u64 **ret_ips, size_t *ret_n,
 		     bool *ret_truncated, bool *ret_partial);
+
+/* Fix a frame-pointer stack whose leaf is in code without them, from the sample's small stack copy. */
+void collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
+			const struct hearth_uregs *ur, const __u64 **uips, size_t *nu);
 
 /* Append the native frames below the innermost Python frame; *@ret_found when the loop was met. */
 int collector_leaf_natives(struct collector *c, size_t id, struct process *p, const __u64 *ips, size_t nips,

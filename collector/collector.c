@@ -520,6 +520,9 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			goto full;
 		n++;
 	}
+	/* A frame-pointer Python process's small copy serves no Python sample. */
+	if (np && ur && (s->flags & HEARTH_SAMPLE_LEAF_COPY))
+		ur = NULL;
 	if (np && p && c->pyprocs[id] && ur && c->unwinder) {
 		/* DWARF: the native work under the innermost Python frame, then the Python stack. */
 		const __u64 *dips = uips;
@@ -572,7 +575,9 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	}
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;
-	if (ur && p && c->unwinder) {
+	if (ur && p && c->unwinder && (s->flags & HEARTH_SAMPLE_LEAF_COPY)) {
+		collector_fix_leaf(c, p, s, ur, &uips, &nu);
+	} else if (ur && p && c->unwinder) {
 		bool partial;
 
 		r = collector_unwind(c, p, s, ur, HEARTH_MAX_STACK_DEPTH, &uips, &nu, &truncated, &partial);

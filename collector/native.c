@@ -78,7 +78,62 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
 		c->stats.dwarf_processes += need ? 1 : -1;
 		c->dwarf_on[id] = need;
 	}
-	return sampler__set_dwarf(c->sampler, pid, need);
+	/* Frame pointers are walked in BPF; a little stack lets a leaf without them be fixed. */
+	return sampler__set_copy(c->sampler, pid, need ? HEARTH_COPY_STACK : HEARTH_COPY_LEAF);
+}
+
+/*
+ * A sample of a frame-pointer process (HEARTH_COPY_LEAF) whose leaf is in
+ * code without them (libc's memcpy, a syscall wrapper): the leaf does not
+ * set up a frame, so the walk went from it straight to its caller's caller.
+ * Unwind the copy with DWARF up to the first frame in code with frame
+ * pointers: that frame's rbp is the one the walk started from (the frames
+ * above it keep rbp, as the ABI wants), so the walk's second address is that
+ * frame's return address, and the walk goes on from there. Checked against
+ * the DWARF frame after it when the copy reaches that far. *@uips and *@nu
+ * are replaced when the leaf is fixed.
+ */
+void collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
+			const struct hearth_uregs *ur, const __u64 **uips, size_t *nu)
+{
+	const struct procmaps *maps = process__maps(p);
+	struct unwind_snapshot snap = {
+		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
+		.stack = (const uint8_t *)(ur + 1),
+		.stack_len = s->stack_bytes,
+	};
+	const struct procmap *m;
+	enum unwind_stop stop;
+	size_t n = 0, k;
+
+	if (!maps || *nu < 2 || (*uips)[0] != ur->ip)
+		return;
+	m = procmaps__find(maps, ur->ip);
+	/* In code with frame pointers, or JIT code (no CFI): the walk is what there is. */
+	if (!m || !procmap__is_file(m) || collector_file_has_fp(c, s->pid, m))
+		return;
+	c->stats.leaf_samples++;
+	if (unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
+			     &stop) < 0)
+		return;
+	for (k = 1; k < n; k++) {
+		m = procmaps__find(maps, c->dwarf_ips[k] - 1);
+		if (!m || !procmap__is_file(m))
+			return;
+		if (collector_file_has_fp(c, s->pid, m))
+			break;
+	}
+	if (k >= n)
+		return;
+	if (k + 1 < n ? c->dwarf_ips[k + 1] != (*uips)[1] :
+			ur->bp <= ur->sp || ur->bp - ur->sp > s->stack_bytes + (8u << 20))
+		return;
+	if (k + *nu > HEARTH_MAX_STACK_DEPTH)
+		*nu = HEARTH_MAX_STACK_DEPTH - k;
+	memcpy(&c->dwarf_ips[k + 1], &(*uips)[1], (*nu - 1) * sizeof(c->dwarf_ips[0]));
+	*uips = (const __u64 *)c->dwarf_ips;
+	*nu += k;
+	c->stats.leaf_fixed++;
 }
 
 /*

@@ -199,17 +199,17 @@ int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_lev
 	return 0;
 }
 
-int sampler__set_dwarf(struct sampler *s, pid_t pid, bool on)
+int sampler__set_copy(struct sampler *s, pid_t pid, enum hearth_copy copy)
 {
 	__u32 key = (__u32)pid;
-	__u8 one = 1;
+	__u8 mode = (__u8)copy;
 
-	if (!on) {
+	if (!copy) {
 		if (bpf_map__delete_elem(s->skel->maps.dwarf_procs, &key, sizeof(key), 0) < 0 && errno != ENOENT)
 			return -errno;
 		return 0;
 	}
-	if (bpf_map__update_elem(s->skel->maps.dwarf_procs, &key, sizeof(key), &one, sizeof(one), BPF_ANY) < 0)
+	if (bpf_map__update_elem(s->skel->maps.dwarf_procs, &key, sizeof(key), &mode, sizeof(mode), BPF_ANY) < 0)
 		return -errno;
 	return 0;
 }

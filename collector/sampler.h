@@ -63,8 +63,11 @@ int sampler__for_each_target(struct sampler *s, int (*fn)(void *ctx, pid_t pid, 
 int sampler__watch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
 int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
 
-/* Copy the stacks of @pid's samples (with stack_copy_some), or stop. Returns 0 or -errno. */
-int sampler__set_dwarf(struct sampler *s, pid_t pid, bool on);
+/*
+ * With stack_copy_some: copy the stacks of @pid's samples (HEARTH_COPY_STACK),
+ * only their leaf frames' (HEARTH_COPY_LEAF), or nothing (0). Returns 0 or -errno.
+ */
+int sampler__set_copy(struct sampler *s, pid_t pid, enum hearth_copy copy);
 
 /* Walk the Python frames of @pid's samples as @py says; NULL stops it. Returns 0 or -errno. */
 int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py);

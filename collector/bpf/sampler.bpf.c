@@ -81,12 +81,12 @@ struct {
 	__type(value, struct hearth_pyproc);
 } pyprocs SEC(".maps");
 
-/* Processes whose code keeps no frame pointers: their samples carry a stack copy. */
+/* --unwind auto: how much stack each process's samples carry (enum hearth_copy). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HEARTH_MAX_TARGETS);
 	__type(key, __u32);  /* tgid */
-	__type(value, __u8); /* unused */
+	__type(value, __u8); /* enum hearth_copy */
 } dwarf_procs SEC(".maps");
 
 /* Where a thread's PyThreadState was found, so most samples skip the list walk. */
@@ -229,12 +229,14 @@ static __always_inline bool read_uregs(struct bpf_perf_event_data *ctx, struct h
  * time (a read that crosses into an unmapped page fails whole, and the top
  * of a stack is exactly that). Returns the bytes copied.
  */
-static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp, bool python)
+static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp, bool python, bool leaf)
 {
 	__u32 done = 0, want = stack_copy_bytes;
 
 	if (python && py_stack_copy_bytes && py_stack_copy_bytes < want)
 		want = py_stack_copy_bytes;
+	if (leaf && HEARTH_LEAF_COPY_BYTES < want)
+		want = HEARTH_LEAF_COPY_BYTES;
 
 	if (want > HEARTH_STACK_COPY_MAX)
 		want = HEARTH_STACK_COPY_MAX;
@@ -464,6 +466,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, cpu;
 	const struct hearth_pyproc *pp;
+	__u8 *copy;
 	struct task_struct *task;
 	struct hearth_sample *s;
 	struct scratch *buf;
@@ -526,16 +529,18 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		ulen = STACK_BYTES;
 	s->stack_bytes = 0;
 	/* Python samples too: the native frames below the innermost Python frame come from it. */
-	if (collect_user && stack_copy_bytes && (unwind_all || bpf_map_lookup_elem(&dwarf_procs, &tgid))) {
+	copy = unwind_all ? NULL : bpf_map_lookup_elem(&dwarf_procs, &tgid);
+	if (collect_user && stack_copy_bytes && (unwind_all || copy)) {
 		__u32 off = sizeof(*s) + klen + plen + ulen;
+		bool leaf = copy && *copy == HEARTH_COPY_LEAF;
 		struct hearth_uregs *r;
 
 		if (off > sizeof(buf->data) - sizeof(*r) - HEARTH_STACK_COPY_MAX - 4096)
 			return 0; /* never: for the verifier */
 		r = (void *)(buf->data + off);
 		if (read_uregs(ctx, r)) {
-			s->flags |= HEARTH_SAMPLE_UREGS;
-			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp, plen > 0);
+			s->flags |= HEARTH_SAMPLE_UREGS | (leaf ? HEARTH_SAMPLE_LEAF_COPY : 0);
+			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp, plen > 0, leaf);
 			dlen = sizeof(*r) + s->stack_bytes;
 		} else {
 			s->flags |= HEARTH_SAMPLE_UREGS_FAILED;
@@ -581,6 +586,7 @@ int BPF_PROG(hearth_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct hearth_pyproc *pp;
+	__u8 *copy;
 	__u32 *flags;
 
 	/* A new thread of a target is covered already: the filter is by tgid. */
@@ -597,10 +603,11 @@ int BPF_PROG(hearth_fork, struct task_struct *parent, struct task_struct *child)
 	pp = bpf_map_lookup_elem(&pyprocs, &ptgid);
 	if (pp)
 		bpf_map_update_elem(&pyprocs, &ctgid, pp, BPF_ANY);
-	if (bpf_map_lookup_elem(&dwarf_procs, &ptgid)) {
-		__u8 one = 1;
+	copy = bpf_map_lookup_elem(&dwarf_procs, &ptgid);
+	if (copy) {
+		__u8 mode = *copy;
 
-		bpf_map_update_elem(&dwarf_procs, &ctgid, &one, BPF_ANY);
+		bpf_map_update_elem(&dwarf_procs, &ctgid, &mode, BPF_ANY);
 	}
 	task_event(HEARTH_EVENT_FORK, ctgid, ptgid, child);
 	return 0;

@@ -20,6 +20,12 @@
 #define HEARTH_MAX_TARGETS 65536
 /* Most bytes of user stack copied per sample for DWARF unwinding (--unwind dwarf). */
 #define HEARTH_STACK_COPY_MAX 32768
+/*
+ * Bytes copied for a process that keeps frame pointers (--unwind auto):
+ * enough for DWARF to find the caller of a leaf in code without them (libc),
+ * which the frame-pointer walk skips.
+ */
+#define HEARTH_LEAF_COPY_BYTES 1024
 /* Cgroups watched for --container, and how deep below the root they may sit. */
 #define HEARTH_MAX_CGROUPS 64
 #define HEARTH_CGROUP_MAX_LEVEL 32
@@ -36,6 +42,12 @@
 #define HEARTH_PY_THREAD_CACHE 16384
 /* A thread found to have no thread state is looked for again after this long. */
 #define HEARTH_PY_NEGATIVE_NS 100000000ull
+
+/* What dwarf_procs says of a process's samples (--unwind auto). */
+enum hearth_copy {
+	HEARTH_COPY_STACK = 1, /* no frame pointers: the stack, for DWARF unwinding */
+	HEARTH_COPY_LEAF = 2,  /* frame pointers: HEARTH_LEAF_COPY_BYTES, to fix a leaf without them */
+};
 
 enum hearth_event_type {
 	HEARTH_EVENT_SAMPLE = 1,
@@ -56,6 +68,7 @@ enum hearth_sample_flags {
 	HEARTH_SAMPLE_PY_FAILED = 1 << 7,     /* a read of the frame chain failed midway */
 	HEARTH_SAMPLE_UREGS = 1 << 8,         /* user registers and a stack copy follow (DWARF) */
 	HEARTH_SAMPLE_UREGS_FAILED = 1 << 9,  /* ...were wanted but the registers could not be read */
+	HEARTH_SAMPLE_LEAF_COPY = 1 << 10,    /* the copy is HEARTH_COPY_LEAF's: for the leaf frames only */
 };
 
 /* The user registers DWARF unwinding starts from (x86-64): where it ran and the callee-saved ones. */

@@ -25,6 +25,7 @@ CPUBURN_NOFP = os.environ.get("CPUBURN_NOFP", os.path.join(os.path.dirname(CPUBU
 CHAINS_FP = os.environ.get("CHAINS_FP", "build/tests/workloads/chains-fp")
 CHAINS_NOFP = os.environ.get("CHAINS_NOFP", "build/tests/workloads/chains-nofp")
 CHAINS_DEBUGLINK = os.environ.get("CHAINS_DEBUGLINK", "build/tests/workloads/chains-debuglink")
+LEAFCALL = os.environ.get("LEAFCALL", "build/tests/workloads/leafcall")
 
 
 def reaching_main(stacks):
@@ -49,7 +50,7 @@ class Dwarf(BpfTestCase):
         self.assertGreater(whole / total(in_run), 0.95)
 
     def test_no_frame_pointers(self):
-        fp_stacks, _ = self.record_folded(CPUBURN_NOFP)
+        fp_stacks, _ = self.record_folded(CPUBURN_NOFP, "--unwind", "fp")
         dwarf_stacks, err = self.record_folded(CPUBURN_NOFP, "--unwind", "dwarf")
         sys.stderr.write("cpuburn-nofp: %.1f%% of samples reach main by frame pointers, %.1f%% by DWARF\n"
                          % (100 * reaching_main(fp_stacks), 100 * reaching_main(dwarf_stacks)))
@@ -94,7 +95,7 @@ class Dwarf(BpfTestCase):
         fp, _ = self.record_folded(CHAINS_FP, "--unwind", "dwarf")
         # The same profile with and without frame pointers.
         self.assertAlmostEqual(self.check_chains_workload(nofp), self.check_chains_workload(fp), delta=0.05)
-        walked, _ = self.record_folded(CHAINS_FP)
+        walked, _ = self.record_folded(CHAINS_FP, "--unwind", "fp")
         sys.stderr.write("chains-fp by frame pointers: %.1f%% of samples reach main (libc has none)\n"
                          % (100 * reaching_main(walked)))
 
@@ -123,6 +124,28 @@ class Dwarf(BpfTestCase):
         self.assertRegex(err, r"--unwind auto: 1 processes without frame pointers")
         self.assertGreater(reaching_main(nofp_stacks), 0.95)
         self.check_chains(nofp_stacks)
+
+    def test_leaf_without_frame_pointers(self):
+        # A frame-pointer program whose time goes to a leaf in a library without them:
+        # the walk alone goes from the leaf to main, skipping the caller.
+        fp_stacks, _ = self.record_folded(LEAFCALL, "--unwind", "fp")
+        skipped = sum(c for f, c in fp_stacks.items() if f[-2:] == ("main", "leaf_spin"))
+        sys.stderr.write("leafcall by frame pointers: %.1f%% of samples skip the caller\n"
+                         % (100 * skipped / total(fp_stacks)))
+        self.assertGreater(skipped / total(fp_stacks), 0.8)
+        # auto: frame pointers walked in BPF, the leaf's caller found from a 1 KiB copy.
+        stacks, err = self.record_folded(LEAFCALL, "--unwind", "auto")
+        self.assertRegex(err, r"--unwind auto: 0 processes without frame pointers")
+        in_leaf = {f: c for f, c in stacks.items() if f[-1] == "leaf_spin"}
+        self.assertGreater(total(in_leaf) / total(stacks), 0.9)
+        a = sum(c for f, c in in_leaf.items() if f[-3:] == ("main", "caller_a", "leaf_spin"))
+        b = sum(c for f, c in in_leaf.items() if f[-3:] == ("main", "caller_b", "leaf_spin"))
+        self.assertAlmostEqual(a / total(in_leaf), 2 / 3, delta=0.07, msg=sorted(in_leaf.items())[:4])
+        self.assertAlmostEqual(b / total(in_leaf), 1 / 3, delta=0.07, msg=sorted(in_leaf.items())[:4])
+        m = re.search(r"(\d+) frame-pointer samples with a leaf in code without them, (\d+) given", err)
+        self.assertTrue(m, err)
+        self.assertGreater(int(m.group(2)), 0.95 * int(m.group(1)), err)
+        self.assertGreater(int(m.group(1)), 0.9 * total(stacks), err)
 
     def test_bad_flags(self):
         for args, want in ((["--unwind", "lbr"], "invalid unwind mode"),
