@@ -111,22 +111,38 @@ static void check_outer_frames(const struct procmaps *maps, const uint64_t *ips,
 		CHECK_TRUE(frame_in(maps, ips[i], "libc.so"));
 }
 
-static void test_direct(struct unwinder *u, const struct fixture_snapshot *s)
+/*
+ * Unwind @s, a "direct" snapshot, and check the chain it was taken in, from
+ * capture to main and what lies beyond. Returns the frame count, 0 when the
+ * chain is not all there.
+ */
+static size_t check_direct_chain(struct unwinder *u, const struct fixture_snapshot *s, const char *what,
+				 uint64_t *ips, enum unwind_stop *ret_stop)
 {
 	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
+	size_t n;
+
+	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, ret_stop);
+	print_frames(what, s->maps, ips, n, *ret_stop);
+	CHECK_TRUE(n >= ARRAY_SIZE(chain));
+	if (n < ARRAY_SIZE(chain))
+		return 0;
+	CHECK_INT(ips[0], s->snap.regs.ip);
+	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
+		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
+	check_outer_frames(s->maps, ips, n, 4, *ret_stop);
+	return n;
+}
+
+static void test_direct(struct unwinder *u, const struct fixture_snapshot *s)
+{
 	uint64_t ips[MAX_FRAMES];
 	enum unwind_stop stop;
 	size_t n;
 
-	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
-	print_frames("direct", s->maps, ips, n, stop);
-	CHECK_TRUE(n >= ARRAY_SIZE(chain));
-	if (n < ARRAY_SIZE(chain))
+	n = check_direct_chain(u, s, "direct", ips, &stop);
+	if (!n)
 		return;
-	CHECK_INT(ips[0], s->snap.regs.ip);
-	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
-		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
-	check_outer_frames(s->maps, ips, n, 4, stop);
 
 	/* Caches warm or flushed, the answer is the same. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -206,21 +222,12 @@ static void test_signal(struct unwinder *u, const struct fixture_snapshot *s)
 /* A non-PIE executable (load bias 0, like Debian's python3.11): same chain. */
 static void test_nopie(struct unwinder *u, const struct fixture_snapshot *s)
 {
-	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
 	const struct procmap *m = procmaps__find(s->maps, s->snap.regs.ip);
 	uint64_t ips[MAX_FRAMES];
 	enum unwind_stop stop;
-	size_t n;
 
 	CHECK_TRUE(m && m->start < 0x1000000); /* really linked at 0x400000 */
-	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
-	print_frames("non-PIE", s->maps, ips, n, stop);
-	CHECK_TRUE(n >= ARRAY_SIZE(chain));
-	if (n < ARRAY_SIZE(chain))
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
-		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
-	check_outer_frames(s->maps, ips, n, 4, stop);
+	check_direct_chain(u, s, "non-PIE", ips, &stop);
 }
 
 /*
@@ -229,22 +236,13 @@ static void test_nopie(struct unwinder *u, const struct fixture_snapshot *s)
  */
 static void test_debug_frame(struct unwinder *u, const struct fixture_snapshot *s, const char *what)
 {
-	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
 	struct unwind_stats before, after;
 	uint64_t ips[MAX_FRAMES];
 	enum unwind_stop stop;
-	size_t n;
 
 	unwinder__stats(u, &before);
-	unwind_ok(u, s, &s->snap, ips, MAX_FRAMES, &n, &stop);
+	check_direct_chain(u, s, what, ips, &stop);
 	unwinder__stats(u, &after);
-	print_frames(what, s->maps, ips, n, stop);
-	CHECK_TRUE(n >= ARRAY_SIZE(chain));
-	if (n < ARRAY_SIZE(chain))
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(chain); i++)
-		CHECK_STR(frame_name(s->maps, ips, i), chain[i]);
-	check_outer_frames(s->maps, ips, n, 4, stop);
 	/* capture, level_c, level_b and level_a step through .debug_frame; main's caller is libc's. */
 	CHECK_TRUE(after.debug_frame_lookups - before.debug_frame_lookups >= 4);
 	CHECK_INT(after.debug_frame_files - before.debug_frame_files, 1);
@@ -270,7 +268,6 @@ static void test_no_cfi(struct unwinder *u, const struct fixture_snapshot *s)
  */
 static void test_shared_by_build_id(struct unwinder *u, const char *fixture)
 {
-	static const char *const chain[] = { "capture", "level_c", "level_b", "level_a", "main" };
 	struct fixture_snapshot s = { 0 };
 	struct unwind_stats before, after;
 	char copy[PATH_MAX], buf[65536];
@@ -278,7 +275,6 @@ static void test_shared_by_build_id(struct unwinder *u, const char *fixture)
 	enum unwind_stop stop;
 	int in, out = -1;
 	ssize_t n;
-	size_t nf;
 
 	snprintf(copy, sizeof(copy), "%s-copy-XXXXXX", fixture);
 	in = open(fixture, O_RDONLY | O_CLOEXEC);
@@ -299,13 +295,8 @@ static void test_shared_by_build_id(struct unwinder *u, const char *fixture)
 		return;
 	}
 	unwinder__stats(u, &before);
-	unwind_ok(u, &s, &s.snap, ips, MAX_FRAMES, &nf, &stop);
+	check_direct_chain(u, &s, "copy", ips, &stop);
 	unwinder__stats(u, &after);
-	print_frames("copy", s.maps, ips, nf, stop);
-	CHECK_TRUE(nf >= ARRAY_SIZE(chain));
-	for (size_t i = 0; i < ARRAY_SIZE(chain) && i < nf; i++)
-		CHECK_STR(frame_name(s.maps, ips, i), chain[i]);
-	CHECK_INT(stop, UNWIND_STOP_END);
 	CHECK_INT(after.file_shared - before.file_shared, 1);
 	CHECK_INT(after.file_misses, before.file_misses);
 	unlink(copy);
