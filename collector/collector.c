@@ -474,6 +474,8 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
 	const struct hearth_uregs *ur = NULL;
 	bool truncated = nu == HEARTH_MAX_STACK_DEPTH;
+	/* The first user address is where it ran, unless the sample came from the kernel. */
+	bool from_kernel = nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL);
 	struct process *p;
 	char name[96];
 	int64_t sid;
@@ -541,8 +543,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		if (r < 0)
 			return r;
 		if (c->opts.native && dips != uips) {
-			r = collector_merge_native(c, id, p, s, pf, np, dips, nd,
-						   nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), cut, &n);
+			r = collector_merge_native(c, id, p, s, pf, np, dips, nd, from_kernel, cut, &n);
 			if (r < 0)
 				goto full;
 			np = 0; /* placed already */
@@ -550,8 +551,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			found = true;
 		}
 		if (np && dips != uips &&
-		    (r = collector_leaf_natives(c, id, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL), &n,
-						&found)) < 0)
+		    (r = collector_leaf_natives(c, id, p, dips, nd, from_kernel, &n, &found)) < 0)
 			goto full;
 		if (np && !found && partial) {
 			/* The same sample, walked again in full: count it once. */
@@ -563,8 +563,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			if (r < 0)
 				return r;
 			if (dips != uips &&
-			    (r = collector_leaf_natives(c, id, p, dips, nd, nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL),
-							&n, &found)) < 0)
+			    (r = collector_leaf_natives(c, id, p, dips, nd, from_kernel, &n, &found)) < 0)
 				goto full;
 		}
 		if (!found) {
@@ -585,8 +584,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			return r;
 	}
 	for (size_t i = 0; i < nu; i++) {
-		/* The first user address is where it ran, unless we came from the kernel. */
-		uint64_t addr = uips[i] - (i || nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL) ? 1 : 0);
+		uint64_t addr = uips[i] - (i || from_kernel ? 1 : 0);
 
 		if (p)
 			r = process__symbolize(p, c->symcache, c->profile, addr, &c->frames[n]);
