@@ -132,15 +132,96 @@ static int debug_frame_use(int fd, void *arg)
 	return debug_frame_copy(elf, &s->data, &s->size);
 }
 
+/* Bytes of the LEB128 number at @p, 0 when it runs past @end. */
+static size_t leb128_len(const uint8_t *p, const uint8_t *end)
+{
+	for (size_t i = 0; p + i < end; i++)
+		if (!(p[i] & 0x80))
+			return i + 1;
+	return 0;
+}
+
+/*
+ * Whether libunwind may run the CFA program [@p, @end): known instructions
+ * whose operands lie inside it, and no DWARF expression, which libunwind
+ * would evaluate against the target's address space, where this buffer is
+ * not. GCC and clang write expressions here only for stack realignment.
+ */
+static bool debug_frame_program_ok(const uint8_t *p, const uint8_t *end)
+{
+	while (p < end) {
+		uint8_t op = *p++;
+		size_t fixed = 0, lebs = 0, n;
+
+		switch (op >> 6) {
+		case 1: /* advance_loc */
+		case 3: /* restore */
+			continue;
+		case 2: /* offset */
+			lebs = 1;
+			break;
+		default:
+			switch (op) {
+			case 0x00: /* nop */
+			case 0x0a: /* remember_state */
+			case 0x0b: /* restore_state */
+			case 0x2d: /* GNU_window_save */
+				break;
+			case 0x01: /* set_loc, an 8-byte address */
+				fixed = 8;
+				break;
+			case 0x02: /* advance_loc1, 2, 4 */
+			case 0x03:
+			case 0x04:
+				fixed = op == 0x02 ? 1 : op == 0x03 ? 2 : 4;
+				break;
+			case 0x06: /* restore_extended */
+			case 0x07: /* undefined */
+			case 0x08: /* same_value */
+			case 0x0d: /* def_cfa_register */
+			case 0x0e: /* def_cfa_offset */
+			case 0x13: /* def_cfa_offset_sf */
+			case 0x2e: /* GNU_args_size */
+				lebs = 1;
+				break;
+			case 0x05: /* offset_extended */
+			case 0x09: /* register */
+			case 0x0c: /* def_cfa */
+			case 0x11: /* offset_extended_sf */
+			case 0x12: /* def_cfa_sf */
+			case 0x14: /* val_offset */
+			case 0x15: /* val_offset_sf */
+			case 0x2f: /* GNU_negative_offset_extended */
+				lebs = 2;
+				break;
+			default: /* expressions (0x0f, 0x10, 0x16) and the unknown */
+				return false;
+			}
+		}
+		if ((size_t)(end - p) < fixed)
+			return false;
+		p += fixed;
+		for (size_t i = 0; i < lebs; i++) {
+			n = leb128_len(p, end);
+			if (!n)
+				return false;
+			p += n;
+		}
+	}
+	return true;
+}
+
 /*
  * The address size of the .debug_frame CIE at @off, or 0 for one whose FDEs
- * cannot be indexed here: not a CIE, an augmentation (compilers write none
- * in .debug_frame), or addresses other than 8 bytes.
+ * cannot be indexed here: not a CIE inside the section, an augmentation
+ * (compilers write none in .debug_frame), addresses other than 8 bytes, or
+ * initial instructions debug_frame_program_ok() refuses.
  */
 static unsigned int debug_frame_cie(const uint8_t *p, size_t size, uint64_t off)
 {
 	uint64_t len, id, q, end;
-	size_t hdr = 4, idsz = 4;
+	size_t hdr = 4, idsz = 4, n;
+	uint8_t version;
 
 	if (size < 4 || off > size - 4)
 		return 0;
@@ -159,15 +240,26 @@ static unsigned int debug_frame_cie(const uint8_t *p, size_t size, uint64_t off)
 		return 0;
 	q = off + hdr + idsz;
 	end = off + hdr + len;
-	switch (p[q++]) {
-	case 1:
-	case 3:
-		return p[q] == 0 ? 8 : 0;
-	case 4:
-		return p[q] == 0 && q + 3 <= end && p[q + 1] == 8 && p[q + 2] == 0 ? 8 : 0;
-	default:
+	version = p[q++];
+	if ((version != 1 && version != 3 && version != 4) || p[q++] != 0)
 		return 0;
+	if (version == 4) {
+		if (end - q < 2 || p[q] != 8 || p[q + 1] != 0)
+			return 0;
+		q += 2;
 	}
+	/* code alignment, data alignment, then the return address column (a byte in version 1) */
+	for (int i = 0; i < 2; i++) {
+		n = leb128_len(p + q, p + end);
+		if (!n)
+			return 0;
+		q += n;
+	}
+	n = version == 1 ? (q < end) : leb128_len(p + q, p + end);
+	if (!n)
+		return 0;
+	q += n;
+	return debug_frame_program_ok(p + q, p + end) ? 8 : 0;
 }
 
 static int debug_frame_entry_cmp(const void *a, const void *b)
@@ -216,7 +308,8 @@ static int debug_frame_index(struct debug_frame *d)
 		pc = read_le(p + off + hdr + idsz, 8);
 		range = read_le(p + off + hdr + idsz + 8, 8);
 		/* pc 0: code the linker discarded. libunwind's index holds 31-bit offsets. */
-		if (!pc || !range || pc > INT32_MAX || off > INT32_MAX)
+		if (!pc || !range || pc > INT32_MAX || off > INT32_MAX ||
+		    !debug_frame_program_ok(p + off + hdr + idsz + 16, p + end))
 			continue;
 		if (n == cap) {
 			size_t c = cap ? cap * 2 : 256;
