@@ -518,11 +518,11 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			st->py_samples, st->py_samples - st->py_stacks, st->py_truncated, st->py_broken,
 			st->py_unknown_code);
 	if (arg_auto)
-		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF; "
-				"%" PRIu64 " frame-pointer samples with a leaf in code without them, %" PRIu64
-				" given its caller back by DWARF\n",
-			st->dwarf_processes, st->leaf_samples, st->leaf_fixed);
-	if (arg_dwarf && (!arg_auto || st->dwarf_processes)) {
+		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF, "
+				"and %" PRIu64 " whose frame-pointer walks DWARF contradicted; %" PRIu64 " frame-pointer "
+				"samples with a leaf in code without them, %" PRIu64 " given its caller back by DWARF\n",
+			st->dwarf_processes, st->dwarf_switched, st->leaf_samples, st->leaf_fixed);
+	if (arg_dwarf && (!arg_auto || st->dwarf_processes || st->dwarf_switched)) {
 		fprintf(stderr, "hearth: DWARF: %" PRIu64 " stacks unwound, %.1f frames each, %" PRIu64
 				" without user registers; ended by:", st->dwarf_samples,
 			st->dwarf_samples ? (double)st->dwarf_frames / st->dwarf_samples : 0.0, st->dwarf_uregs_failed);

@@ -26,7 +26,22 @@
 #define COLLECTOR_PY_LEAF_DEPTH 8
 /* DWARF frames looked at to fix the leaf of a frame-pointer stack. */
 #define COLLECTOR_LEAF_FIX_DEPTH 8
-/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
+/*
+ * unwind_auto: a frame-pointer process's walks are checked against DWARF
+ * over its small stack copies (every one of its first samples, then one in
+ * COLLECTOR_WALK_EVERY). Past a tenth of a window of COLLECTOR_WALK_WINDOW
+ * disagreeing (code without frame pointers mid-stack, as a callback from
+ * qsort, or many samples in prologues), its stacks are copied whole.
+ */
+#define COLLECTOR_WALK_FIRST 256
+#define COLLECTOR_WALK_EVERY 16
+#define COLLECTOR_WALK_WINDOW 32
+
+struct collector_walks {
+	uint32_t samples; /* samples of the process with frame-pointer walks */
+	uint16_t checked; /* walks checked in this window */
+	uint16_t broken;  /* ...that missed or changed a frame DWARF found */
+};/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
 #define COLLECTOR_PY_STACK_COPY 4096
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
 #define COLLECTOR_FPCHECK_CACHE_MAX 4096
@@ -51,7 +66,9 @@ struct collector {
 	struct intern *fp_files;     /* unwind_auto: (dev, inode) of files checked */
 	bool fp_file_ok[COLLECTOR_FPCHECK_CACHE_MAX]; /* ...whether each keeps frame pointers */
 	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
+	struct collector_walks *walks; /* unwind_auto: per process, what its frame-pointer walks crossed */
 	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
+	uint64_t walk_ips[COLLECTOR_LEAF_FIX_DEPTH]; /* collector_watch_walks()'s DWARF frames */
 	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
@@ -75,6 +92,14 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 /* Fix a frame-pointer stack whose leaf is in code without them, from the sample's small stack copy. */
 void collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
 			const struct hearth_uregs *ur, const __u64 **uips, size_t *nu);
+
+/*
+ * unwind_auto: check the frame-pointer walk @uips of sample @s against
+ * DWARF over its stack copy (some samples only); copy the process's stacks
+ * whole once a tenth of them disagree. Returns 0 or -errno.
+ */
+int collector_watch_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
+			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu);
 
 /* Append the native frames below the innermost Python frame; *@ret_found when the loop was met. */
 int collector_leaf_natives(struct collector *c, size_t id, struct process *p, const __u64 *ips, size_t nips,

@@ -51,7 +51,8 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	c->containers = calloc(c->opts.max_processes, sizeof(*c->containers));
 	c->ns_pids = calloc(c->opts.max_processes, sizeof(*c->ns_pids));
 	c->dwarf_on = calloc(c->opts.max_processes, sizeof(*c->dwarf_on));
-	if (!c->dwarf_on)
+	c->walks = calloc(c->opts.max_processes, sizeof(*c->walks));
+	if (!c->dwarf_on || !c->walks)
 		return -ENOMEM;
 	if (c->opts.stack_bytes && (r = unwinder__new(0, &c->unwinder)) < 0)
 		return r;
@@ -82,6 +83,7 @@ struct collector *collector__free(struct collector *c)
 	free(c->containers);
 	free(c->ns_pids);
 	free(c->dwarf_on);
+	free(c->walks);
 	intern__free(c->pids);
 	intern__free(c->kernel_cache);
 	free(c->kernel_frames);
@@ -576,6 +578,8 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		goto full;
 	if (ur && p && c->unwinder && (s->flags & HEARTH_SAMPLE_LEAF_COPY)) {
 		collector_fix_leaf(c, p, s, ur, &uips, &nu);
+		if ((r = collector_watch_walks(c, id, p, s, ur, uips, nu)) < 0 && r != -ENOENT)
+			return r;
 	} else if (ur && p && c->unwinder) {
 		bool partial;
 
@@ -688,6 +692,7 @@ static int collector_record(void *ctx, const void *data, size_t size)
 			c->pyprocs[id] = pyprocess__free(c->pyprocs[id]);
 			c->stats.exited++;
 			c->dwarf_on[id] = false; /* still counted: a process found without them */
+			c->walks[id] = (struct collector_walks){ 0 };
 		}
 		if (c->unwinder)
 			unwinder__forget_process(c->unwinder, e->pid);
@@ -749,6 +754,8 @@ static int collector_compact_pids(struct collector *c)
 		c->ns_pids[id] = c->ns_pids[i];
 		c->dwarf_on[id] = c->dwarf_on[i];
 		c->dwarf_on[i] = false;
+		c->walks[id] = c->walks[i];
+		c->walks[i] = (struct collector_walks){ 0 };
 	}
 	intern__free(c->pids);
 	c->pids = pids;

@@ -77,6 +77,7 @@ struct collector_stats {
 	uint64_t dwarf_stack_bytes; /* stack bytes copied for them (ring buffer bandwidth) */
 	uint64_t dwarf_uregs_failed; /* samples whose user registers could not be read */
 	uint64_t dwarf_stops[UNWIND_STOP__MAX]; /* those unwinds by the reason they ended */
+	uint64_t dwarf_switched;   /* unwind_auto: frame-pointer processes copied whole, DWARF contradicting their walks */
 	uint64_t leaf_samples;     /* unwind_auto, frame pointers: samples whose leaf is in code without them */
 	uint64_t leaf_fixed;       /* ...whose leaf's caller DWARF found (the walk had skipped it) */
 	uint64_t dwarf_debug_frames; /* CFI lookups .debug_frame answered (no .eh_frame entry); cached after */

@@ -73,6 +73,7 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
 			continue;
 		need = !collector_file_has_fp(c, pid, m);
 	}
+	c->walks[id] = (struct collector_walks){ 0 };
 	/* Counted once a process: a command is seen before its exec (as hearth) and after. */
 	if (need != c->dwarf_on[id]) {
 		c->stats.dwarf_processes += need ? 1 : -1;
@@ -183,6 +184,42 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 	*ret_truncated = stop == UNWIND_STOP_DEPTH || stop == UNWIND_STOP_STACK_END;
 	*ret_partial = stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH;
 	return 0;
+}
+
+int collector_watch_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
+			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu)
+{
+	const struct procmaps *maps = process__maps(p);
+	struct collector_walks *w = &c->walks[id];
+	struct unwind_snapshot snap = {
+		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
+		.stack = (const uint8_t *)(ur + 1),
+		.stack_len = s->stack_bytes,
+	};
+	enum unwind_stop stop;
+	bool broken = false;
+	size_t n = 0;
+
+	if (c->dwarf_on[id] || !maps)
+		return 0;
+	if (w->samples++ >= COLLECTOR_WALK_FIRST && w->samples % COLLECTOR_WALK_EVERY)
+		return 0;
+	/* What DWARF finds in the copy, the walk must have found too. */
+	if (unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->walk_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
+			     &stop) < 0)
+		return 0;
+	for (size_t i = 1; i < n && i < nu && !broken; i++)
+		broken = c->walk_ips[i] != uips[i];
+	w->broken += broken;
+	if (++w->checked < COLLECTOR_WALK_WINDOW)
+		return 0;
+	broken = w->broken * 10 >= w->checked;
+	w->checked = w->broken = 0;
+	if (!broken)
+		return 0;
+	c->dwarf_on[id] = true;
+	c->stats.dwarf_switched++;
+	return sampler__set_copy(c->sampler, s->pid, HEARTH_COPY_STACK);
 }
 
 /*
