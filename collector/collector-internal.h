@@ -68,7 +68,7 @@ struct collector {
 	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
 	struct collector_walks *walks; /* unwind_auto: per process, what its frame-pointer walks crossed */
 	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
-	uint64_t walk_ips[COLLECTOR_LEAF_FIX_DEPTH]; /* collector_watch_walks()'s DWARF frames */
+	uint64_t walk_ips[COLLECTOR_LEAF_FIX_DEPTH]; /* DWARF frames of a frame-pointer sample's small copy */
 	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
@@ -89,17 +89,22 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 		     const struct hearth_uregs *ur, size_t max, const __u64 **ret_ips, size_t *ret_n,
 		     bool *ret_truncated, bool *ret_partial);
 
-/* Fix a frame-pointer stack whose leaf is in code without them, from the sample's small stack copy. */
-void collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
-			const struct hearth_uregs *ur, const __u64 **uips, size_t *nu);
+/*
+ * Fix a frame-pointer stack whose leaf is in code without them, from the
+ * sample's small stack copy. Returns how many DWARF frames it found (left
+ * in c->walk_ips for collector_watch_walks()), 0 when it needed none.
+ */
+size_t collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
+			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu);
 
 /*
  * unwind_auto: check the frame-pointer walk @uips of sample @s against
- * DWARF over its stack copy (some samples only); copy the process's stacks
- * whole once a tenth of them disagree. Returns 0 or -errno.
+ * DWARF over its stack copy (some samples only; @walked DWARF frames are in
+ * c->walk_ips already when not 0); copy the process's stacks whole once a
+ * tenth of them disagree. Returns 0 or -errno.
  */
 int collector_watch_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
-			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu);
+			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked);
 
 /* Append the native frames below the innermost Python frame; *@ret_found when the loop was met. */
 int collector_leaf_natives(struct collector *c, size_t id, struct process *p, const __u64 *ips, size_t nips,

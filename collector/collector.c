@@ -577,8 +577,9 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;
 	if (ur && p && c->unwinder && (s->flags & HEARTH_SAMPLE_LEAF_COPY)) {
-		collector_fix_leaf(c, p, s, ur, &uips, &nu);
-		if ((r = collector_watch_walks(c, id, p, s, ur, uips, nu)) < 0 && r != -ENOENT)
+		size_t walked = collector_fix_leaf(c, p, s, ur, &uips, &nu);
+
+		if ((r = collector_watch_walks(c, id, p, s, ur, uips, nu, walked)) < 0 && r != -ENOENT)
 			return r;
 	} else if (ur && p && c->unwinder) {
 		bool partial;

@@ -43,6 +43,16 @@ static bool collector_file_has_fp(struct collector *c, pid_t pid, const struct p
 	return fp;
 }
 
+/* What the unwinder starts from: sample @s's user registers and the stack copy after them. */
+static struct unwind_snapshot collector_snapshot(const struct hearth_sample *s, const struct hearth_uregs *ur)
+{
+	return (struct unwind_snapshot){
+		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
+		.stack = (const uint8_t *)(ur + 1),
+		.stack_len = s->stack_bytes,
+	};
+}
+
 /*
  * --unwind auto: copy the stacks of process @pid for DWARF unwinding when
  * its executable, or the libpython it runs, keeps no frame pointers (the
@@ -94,47 +104,45 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
  * the DWARF frame after it when the copy reaches that far. *@uips and *@nu
  * are replaced when the leaf is fixed.
  */
-void collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
-			const struct hearth_uregs *ur, const __u64 **uips, size_t *nu)
+size_t collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
+			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu)
 {
 	const struct procmaps *maps = process__maps(p);
-	struct unwind_snapshot snap = {
-		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
-		.stack = (const uint8_t *)(ur + 1),
-		.stack_len = s->stack_bytes,
-	};
+	struct unwind_snapshot snap = collector_snapshot(s, ur);
 	const struct procmap *m;
 	enum unwind_stop stop;
 	size_t n = 0, k;
 
 	if (!maps || *nu < 2 || (*uips)[0] != ur->ip)
-		return;
+		return 0;
 	m = procmaps__find(maps, ur->ip);
 	/* In code with frame pointers, or JIT code (no CFI): the walk is what there is. */
 	if (!m || !procmap__is_file(m) || collector_file_has_fp(c, s->pid, m))
-		return;
+		return 0;
 	c->stats.leaf_samples++;
-	if (unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
+	if (unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->walk_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
 			     &stop) < 0)
-		return;
+		return 0;
 	for (k = 1; k < n; k++) {
-		m = procmaps__find(maps, c->dwarf_ips[k] - 1);
+		m = procmaps__find(maps, c->walk_ips[k] - 1);
 		if (!m || !procmap__is_file(m))
-			return;
+			return n;
 		if (collector_file_has_fp(c, s->pid, m))
 			break;
 	}
 	if (k >= n)
-		return;
-	if (k + 1 < n ? c->dwarf_ips[k + 1] != (*uips)[1] :
+		return n;
+	if (k + 1 < n ? c->walk_ips[k + 1] != (*uips)[1] :
 			ur->bp <= ur->sp || ur->bp - ur->sp > s->stack_bytes + (8u << 20))
-		return;
+		return n;
 	if (k + *nu > HEARTH_MAX_STACK_DEPTH)
 		*nu = HEARTH_MAX_STACK_DEPTH - k;
+	memcpy(c->dwarf_ips, c->walk_ips, (k + 1) * sizeof(c->dwarf_ips[0]));
 	memcpy(&c->dwarf_ips[k + 1], &(*uips)[1], (*nu - 1) * sizeof(c->dwarf_ips[0]));
 	*uips = (const __u64 *)c->dwarf_ips;
 	*nu += k;
 	c->stats.leaf_fixed++;
+	return n;
 }
 
 /*
@@ -147,11 +155,7 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 			    bool *ret_truncated, bool *ret_partial)
 {
 	const struct procmaps *maps = process__maps(p);
-	struct unwind_snapshot snap = {
-		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
-		.stack = (const uint8_t *)(ur + 1),
-		.stack_len = s->stack_bytes,
-	};
+	struct unwind_snapshot snap = collector_snapshot(s, ur);
 	enum unwind_stop stop;
 	size_t n = 0;
 	int r;
@@ -187,26 +191,22 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 }
 
 int collector_watch_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
-			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu)
+			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked)
 {
 	const struct procmaps *maps = process__maps(p);
 	struct collector_walks *w = &c->walks[id];
-	struct unwind_snapshot snap = {
-		.regs = { ur->ip, ur->sp, ur->bp, ur->bx, ur->r12, ur->r13, ur->r14, ur->r15 },
-		.stack = (const uint8_t *)(ur + 1),
-		.stack_len = s->stack_bytes,
-	};
+	struct unwind_snapshot snap = collector_snapshot(s, ur);
 	enum unwind_stop stop;
 	bool broken = false;
-	size_t n = 0;
+	size_t n = walked;
 
 	if (c->dwarf_on[id] || !maps)
 		return 0;
 	if (w->samples++ >= COLLECTOR_WALK_FIRST && w->samples % COLLECTOR_WALK_EVERY)
 		return 0;
-	/* What DWARF finds in the copy, the walk must have found too. */
-	if (unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->walk_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
-			     &stop) < 0)
+	/* What DWARF finds in the copy (found already when the leaf needed it), the walk must have found too. */
+	if (!n && unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->walk_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
+				   &stop) < 0)
 		return 0;
 	for (size_t i = 1; i < n && i < nu && !broken; i++)
 		broken = c->walk_ips[i] != uips[i];
