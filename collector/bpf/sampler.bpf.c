@@ -467,6 +467,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = id >> 32, cpu;
 	const struct hearth_pyproc *pp;
 	__u8 *copy;
+	bool leaf;
 	struct task_struct *task;
 	struct hearth_sample *s;
 	struct scratch *buf;
@@ -528,11 +529,14 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	if (ulen > STACK_BYTES)
 		ulen = STACK_BYTES;
 	s->stack_bytes = 0;
-	/* Python samples too: the native frames below the innermost Python frame come from it. */
+	/*
+	 * Python samples too: the native frames below the innermost Python
+	 * frame come from it. A leaf copy serves native samples only.
+	 */
 	copy = unwind_all ? NULL : bpf_map_lookup_elem(&dwarf_procs, &tgid);
-	if (collect_user && stack_copy_bytes && (unwind_all || copy)) {
+	leaf = copy && *copy == HEARTH_COPY_LEAF;
+	if (collect_user && stack_copy_bytes && (unwind_all || copy) && !(leaf && plen)) {
 		__u32 off = sizeof(*s) + klen + plen + ulen;
-		bool leaf = copy && *copy == HEARTH_COPY_LEAF;
 		struct hearth_uregs *r;
 
 		if (off > sizeof(buf->data) - sizeof(*r) - HEARTH_STACK_COPY_MAX - 4096)

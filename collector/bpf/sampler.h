@@ -68,7 +68,7 @@ enum hearth_sample_flags {
 	HEARTH_SAMPLE_PY_FAILED = 1 << 7,     /* a read of the frame chain failed midway */
 	HEARTH_SAMPLE_UREGS = 1 << 8,         /* user registers and a stack copy follow (DWARF) */
 	HEARTH_SAMPLE_UREGS_FAILED = 1 << 9,  /* ...were wanted but the registers could not be read */
-	HEARTH_SAMPLE_LEAF_COPY = 1 << 10,    /* the copy is HEARTH_COPY_LEAF's: for the leaf frames only */
+	HEARTH_SAMPLE_LEAF_COPY = 1 << 10,    /* the copy is HEARTH_COPY_LEAF's: leaf frames of a native sample */
 };
 
 /* The user registers DWARF unwinding starts from (x86-64): where it ran and the callee-saved ones. */
