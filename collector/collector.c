@@ -524,49 +524,44 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 			goto full;
 		n++;
 	}
-	/* A frame-pointer Python process's small copy serves no Python sample. */
-	if (np && ur && (s->flags & HEARTH_SAMPLE_LEAF_COPY))
-		ur = NULL;
 	if (np && p && c->pyprocs[id] && ur && c->unwinder) {
 		/* DWARF: the native work under the innermost Python frame, then the Python stack. */
-		const __u64 *dips = uips;
-		size_t nd = 0, before = n;
-		bool found = false, cut = false;
-
-		bool partial = false;
+		size_t max = c->opts.native ? HEARTH_MAX_STACK_DEPTH : COLLECTOR_PY_LEAF_DEPTH, nd, before = n;
+		bool found = false, cut = false, partial = false;
+		const __u64 *dips;
 
 		/*
 		 * Only the frames down to the innermost activation of the loop are
 		 * shown without --native: unwind that far first (a few frames,
 		 * most of the time), the whole stack only if the loop is deeper.
 		 */
-		r = collector_unwind(c, p, s, ur, c->opts.native ? HEARTH_MAX_STACK_DEPTH : COLLECTOR_PY_LEAF_DEPTH,
-				     &dips, &nd, &cut, &partial);
-		if (r < 0)
-			return r;
-		if (c->opts.native && dips != uips) {
-			r = collector_merge_native(c, id, p, s, pf, np, dips, nd, from_kernel, cut, &n);
+		for (;;) {
+			dips = uips;
+			nd = 0;
+			r = collector_unwind(c, p, s, ur, max, &dips, &nd, &cut, &partial);
 			if (r < 0)
+				return r;
+			if (dips == uips)
+				break;
+			if (c->opts.native) {
+				r = collector_merge_native(c, id, p, s, pf, np, dips, nd, from_kernel, cut, &n);
+				if (r < 0)
+					goto full;
+				np = 0; /* placed already */
+				truncated = cut;
+				found = true;
+				break;
+			}
+			if ((r = collector_leaf_natives(c, id, p, dips, nd, from_kernel, &n, &found)) < 0)
 				goto full;
-			np = 0; /* placed already */
-			truncated = cut;
-			found = true;
-		}
-		if (np && dips != uips &&
-		    (r = collector_leaf_natives(c, id, p, dips, nd, from_kernel, &n, &found)) < 0)
-			goto full;
-		if (np && !found && partial) {
+			if (found || !partial)
+				break;
 			/* The same sample, walked again in full: count it once. */
 			c->stats.dwarf_samples--;
 			c->stats.dwarf_partial--;
 			c->stats.dwarf_frames -= nd;
 			c->stats.dwarf_stack_bytes -= s->stack_bytes;
-			r = collector_unwind(c, p, s, ur, HEARTH_MAX_STACK_DEPTH, &dips, &nd, &cut, &partial);
-			if (r < 0)
-				return r;
-			if (dips != uips &&
-			    (r = collector_leaf_natives(c, id, p, dips, nd, from_kernel, &n, &found)) < 0)
-				goto full;
+			max = HEARTH_MAX_STACK_DEPTH;
 		}
 		if (!found) {
 			n = before;
