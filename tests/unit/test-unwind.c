@@ -111,6 +111,21 @@ static void check_outer_frames(const struct procmaps *maps, const uint64_t *ips,
 		CHECK_TRUE(frame_in(maps, ips[i], "libc.so"));
 }
 
+/* From frame @i on: @caller, level_b, level_a, main, then libc and _start. */
+static void check_way_out(const struct procmaps *maps, const uint64_t *ips, size_t n, size_t i,
+			  const char *caller, enum unwind_stop stop)
+{
+	static const char *const rest[] = { "level_b", "level_a", "main" };
+
+	CHECK_TRUE(n >= i + 4);
+	if (n < i + 4)
+		return;
+	CHECK_STR(frame_name(maps, ips, i), caller);
+	for (size_t k = 0; k < ARRAY_SIZE(rest); k++)
+		CHECK_STR(frame_name(maps, ips, i + 1 + k), rest[k]);
+	check_outer_frames(maps, ips, n, i + 3, stop);
+}
+
 /*
  * Unwind @s, a "direct" snapshot, and check the chain it was taken in, from
  * capture to main and what lies beyond. Returns the frame count, 0 when the
@@ -181,14 +196,7 @@ static void test_qsort(struct unwinder *u, const struct fixture_snapshot *s)
 	CHECK_TRUE(libc_frames >= 1);
 	CHECK_TRUE(saw_qsort);
 	/* ...and the walk came back out of it into the fixture. */
-	CHECK_TRUE(n >= i + 4);
-	if (n < i + 4)
-		return;
-	CHECK_STR(frame_name(s->maps, ips, i), "call_qsort");
-	CHECK_STR(frame_name(s->maps, ips, i + 1), "level_b");
-	CHECK_STR(frame_name(s->maps, ips, i + 2), "level_a");
-	CHECK_STR(frame_name(s->maps, ips, i + 3), "main");
-	check_outer_frames(s->maps, ips, n, i + 3, stop);
+	check_way_out(s->maps, ips, n, i, "call_qsort", stop);
 }
 
 /* Through a signal frame (__restore_rt) back into the interrupted code, without looping. */
@@ -209,14 +217,7 @@ static void test_signal(struct unwinder *u, const struct fixture_snapshot *s)
 		;
 	/* __restore_rt, then raise's insides where the signal arrived. */
 	CHECK_TRUE(i >= 4);
-	CHECK_TRUE(n >= i + 4);
-	if (n < i + 4)
-		return;
-	CHECK_STR(frame_name(s->maps, ips, i), "level_c");
-	CHECK_STR(frame_name(s->maps, ips, i + 1), "level_b");
-	CHECK_STR(frame_name(s->maps, ips, i + 2), "level_a");
-	CHECK_STR(frame_name(s->maps, ips, i + 3), "main");
-	check_outer_frames(s->maps, ips, n, i + 3, stop);
+	check_way_out(s->maps, ips, n, i, "level_c", stop);
 }
 
 /* A non-PIE executable (load bias 0, like Debian's python3.11): same chain. */
