@@ -639,7 +639,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	if (sid < 0)
 		goto full_id;
 	key.stack = (uint32_t)sid;
-	r = profile__add_sample(c->profile, &key, 1);
+	r = profile__add_sample(c->profile, &key, 1, 1000000000ull / c->opts.rate_hz);
 	if (r < 0)
 		goto full;
 	if (!c->stats.samples++)

@@ -21,6 +21,7 @@ struct profile {
 	struct profile_sample *samples; /* indexed like sample_keys */
 	size_t samples_cap;
 	uint64_t total;
+	uint64_t total_weight;
 	struct profile_info info;
 };
 
@@ -99,7 +100,7 @@ int64_t profile__add_stack(struct profile *p, const uint32_t *frames, size_t n)
 	return intern__add(p->stacks, frames, n * sizeof(*frames), NULL);
 }
 
-int profile__add_sample(struct profile *p, const struct profile_sample *key, uint64_t count)
+int profile__add_sample(struct profile *p, const struct profile_sample *key, uint64_t count, uint64_t weight_ns)
 {
 	struct profile_sample k = *key;
 	int64_t id;
@@ -121,9 +122,12 @@ int profile__add_sample(struct profile *p, const struct profile_sample *key, uin
 		}
 		p->samples[id] = k;
 		p->samples[id].count = 0;
+		p->samples[id].weight_ns = 0;
 	}
 	p->samples[id].count += count;
+	p->samples[id].weight_ns += weight_ns;
 	p->total += count;
+	p->total_weight += weight_ns;
 	return 0;
 }
 
@@ -137,6 +141,7 @@ int profile__clear_samples(struct profile *p)
 	intern__free(p->sample_keys);
 	p->sample_keys = keys;
 	p->total = 0;
+	p->total_weight = 0;
 	return 0;
 }
 
@@ -203,6 +208,11 @@ size_t profile__nr_samples(const struct profile *p)
 uint64_t profile__total(const struct profile *p)
 {
 	return p->total;
+}
+
+uint64_t profile__total_weight(const struct profile *p)
+{
+	return p->total_weight;
 }
 
 struct profile_info *profile__info(struct profile *p)

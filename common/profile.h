@@ -52,13 +52,14 @@ struct profile_sample {
 	uint32_t ns_pid;      /* pid in the process's own PID namespace; 0 if unknown */
 	uint32_t _pad;
 	uint64_t count;
+	uint64_t weight_ns; /* the CPU time they stand for (each sample's weight, summed) */
 };
 
 /* What was profiled and how; shown in titles and carried into pprof. */
 struct profile_info {
 	uint64_t time_ns;     /* wall-clock start, ns since the epoch */
 	uint64_t duration_ns; /* how long sampling ran */
-	uint64_t period_ns;   /* CPU time one sample stands for: 1e9 / rate */
+	uint64_t period_ns;   /* the mean interval between samples: 1e9 / rate */
 	uint32_t rate_hz;
 	uint64_t lost_samples;   /* samples the sampler dropped */
 	uint64_t unknown_frames; /* frames with no symbol */
@@ -98,8 +99,11 @@ int64_t profile__add_frame_named(struct profile *p, struct profile_frame *f, con
 /* Add (or find) a stack of @n frame ids, leaf first; returns its id or -errno. */
 int64_t profile__add_stack(struct profile *p, const uint32_t *frames, size_t n);
 
-/* Add @count samples of @key (its count field is ignored). Returns 0 or -errno. */
-int profile__add_sample(struct profile *p, const struct profile_sample *key, uint64_t count);
+/*
+ * Add @count samples of @key standing for @weight_ns of CPU time (its count
+ * and weight fields are ignored). Returns 0 or -errno.
+ */
+int profile__add_sample(struct profile *p, const struct profile_sample *key, uint64_t count, uint64_t weight_ns);
 
 /*
  * Forget every sample (and the total), keeping strings, mappings, frames and
@@ -121,6 +125,8 @@ size_t profile__nr_stacks(const struct profile *p);
 size_t profile__nr_samples(const struct profile *p);
 /* Sum of all sample counts. */
 uint64_t profile__total(const struct profile *p);
+/* Sum of all sample weights, in ns. */
+uint64_t profile__total_weight(const struct profile *p);
 
 struct profile_info *profile__info(struct profile *p);
 const struct profile_info *profile__info_const(const struct profile *p);

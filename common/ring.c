@@ -576,7 +576,7 @@ static int reader_slot(struct ring_reader *r, struct read_state *rs, const uint8
 		if (q->container && strncmp(profile__str(rs->out, s.container), q->container,
 					    strlen(q->container)) != 0)
 			continue;
-		e = profile__add_sample(rs->out, &s, s.count);
+		e = profile__add_sample(rs->out, &s, s.count, s.weight_ns);
 		if (e < 0)
 			return e;
 		rs->st->samples += s.count;

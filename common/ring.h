@@ -33,7 +33,7 @@
 #include "profile.h"
 
 #define RING_MAGIC "HEARTHR1"
-#define RING_VERSION 2
+#define RING_VERSION 3
 #define RING_HEADER_SIZE 4096
 #define RING_ALIGN 16
 #define RING_MIN_DATA_SIZE (1ull << 20)
@@ -114,7 +114,7 @@ struct ring_stack {
 struct ring_slot {
 	uint64_t start_ns;    /* CLOCK_REALTIME */
 	uint64_t duration_ns;
-	uint64_t period_ns;   /* CPU time a sample stands for */
+	uint64_t period_ns;   /* the mean interval between samples (each sample carries its weight) */
 	uint64_t lost;        /* samples the sampler dropped during the slot */
 	uint32_t nr;          /* struct profile_sample entries that follow */
 	uint32_t rate_hz;

@@ -384,10 +384,9 @@ static Perftools__Profiles__Label **pprof_thread_labels(struct pprof_writer *w,
 	return ptrs;
 }
 
-/* One pprof sample per profile sample: its stack, [count, count * period] and labels. */
+/* One pprof sample per profile sample: its stack, [count, the CPU time it stands for] and labels. */
 static int pprof_add_samples(struct pprof_writer *w)
 {
-	const struct profile_info *info = profile__info_const(w->p);
 	size_t n = profile__nr_samples(w->p), next_location = 0;
 	int64_t keys[_PPROF_LABEL_MAX];
 	int r;
@@ -418,7 +417,7 @@ static int pprof_add_samples(struct pprof_writer *w)
 		s->n_value = 2;
 		s->value = &w->values[2 * i];
 		s->value[0] = (int64_t)ps->count;
-		s->value[1] = (int64_t)(ps->count * info->period_ns);
+		s->value[1] = (int64_t)ps->weight_ns;
 
 		s->label = pprof_thread_labels(w, ps, keys, &r);
 		if (!s->label)

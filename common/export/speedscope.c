@@ -3,8 +3,8 @@
  * speedscope's JSON file format (https://www.speedscope.app/file-format-schema.json):
  * one table of frames shared by all profiles, and one "sampled" profile per
  * process, or per thread with --threads. A sample is a stack of indices into
- * the frame table, root first, with a weight: the CPU time its count stands
- * for, in nanoseconds (plain counts when the period is unknown).
+ * the frame table, root first, with a weight: the CPU time its samples stand
+ * for, in nanoseconds (plain counts when the profile carries no weights).
  *
  * Stacks that look the same in speedscope (the same frame indices, say two
  * addresses in one function) are merged into one sample. Profiles come in
@@ -186,13 +186,9 @@ static uint64_t add_saturated(uint64_t a, uint64_t b)
 	return a + b < a ? UINT64_MAX : a + b;
 }
 
-static uint64_t speedscope_weight(const struct profile_info *info, uint64_t count)
+static uint64_t speedscope_weight(const struct profile *p, const struct profile_sample *s)
 {
-	uint64_t w;
-
-	if (!info->period_ns)
-		return count;
-	return __builtin_mul_overflow(count, info->period_ns, &w) ? UINT64_MAX : w;
+	return profile__total_weight(p) ? s->weight_ns : s->count;
 }
 
 static void speedscope_write_frames(struct speedscope_writer *w, FILE *out)
@@ -249,7 +245,6 @@ static void speedscope_write_profile_name(struct speedscope_writer *w,
 static void speedscope_write_profile(struct speedscope_writer *w, size_t begin, size_t end,
 				    FILE *out)
 {
-	const struct profile_info *info = profile__info_const(w->p);
 	uint32_t first = w->refs[begin].sample;
 	uint64_t total = 0, weight;
 	bool any = false;
@@ -257,14 +252,14 @@ static void speedscope_write_profile(struct speedscope_writer *w, size_t begin, 
 	for (size_t i = begin; i < end; i++) {
 		const struct profile_sample *s = profile__sample(w->p, w->refs[i].sample);
 
-		total = add_saturated(total, speedscope_weight(info, s->count));
+		total = add_saturated(total, speedscope_weight(w->p, s));
 		if (w->refs[i].sample < first)
 			first = w->refs[i].sample;
 	}
 	fputs("{\"type\":\"sampled\",\"name\":", out);
 	speedscope_write_profile_name(w, profile__sample(w->p, first), out);
 	fprintf(out, ",\"unit\":\"%s\",\"startValue\":0,\"endValue\":%llu,\n\"samples\":[",
-		info->period_ns ? "nanoseconds" : "none", (unsigned long long)total);
+		profile__total_weight(w->p) ? "nanoseconds" : "none", (unsigned long long)total);
 	for (size_t i = begin; i < end; i++) {
 		if (i > begin && w->refs[i].stack == w->refs[i - 1].stack)
 			continue;
@@ -280,8 +275,7 @@ static void speedscope_write_profile(struct speedscope_writer *w, size_t begin, 
 
 		/* Equal stacks are adjacent (sorted), and merged into one sample. */
 		for (weight = 0; i < end && w->refs[i].stack == stack; i++)
-			weight = add_saturated(weight, speedscope_weight(info,
-						profile__sample(w->p, w->refs[i].sample)->count));
+			weight = add_saturated(weight, speedscope_weight(w->p, profile__sample(w->p, w->refs[i].sample)));
 		fprintf(out, "%s%llu", any ? "," : "", (unsigned long long)weight);
 		any = true;
 	}

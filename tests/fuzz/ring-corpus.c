@@ -36,7 +36,7 @@ static int fill(const char *path, unsigned int slots)
 			s.stack = (uint32_t)profile__add_stack(p, frames, 2);
 			snprintf(name, sizeof(name), "p%u", i % 3);
 			s.comm = s.thread_name = (uint32_t)profile__intern(p, name);
-			profile__add_sample(p, &s, i + 1);
+			profile__add_sample(p, &s, i + 1, (i + 1) * 10101010ull);
 		}
 		if (ring_writer__write_slot(w, p, slot * 1000000000ull, 1000000000ull, slot % 7) < 0)
 			return 1;

@@ -39,7 +39,7 @@ static void sample(struct profile *p, const uint32_t *leaf_first, size_t n, uint
 		.thread_name = (uint32_t)CHECK(profile__intern(p, thread)),
 	};
 
-	CHECK(profile__add_sample(p, &s, count));
+	CHECK(profile__add_sample(p, &s, count, count * FIXTURE_SAMPLE_NS));
 }
 
 struct profile *fixture_profile(void)

@@ -9,7 +9,8 @@
  *   pid 200 "other", tid 200:        main;libx.so+0x1234 (unknown frame)               5
  *
  * 95 samples in all, rate 99 Hz, 2 s; mappings /usr/bin/burn (with a build-id),
- * /usr/lib/libx.so and [kernel.kallsyms].
+ * /usr/lib/libx.so and [kernel.kallsyms]. Each sample weighs FIXTURE_SAMPLE_NS,
+ * not the 99 Hz period: exporters must write the weights, not count * period.
  */
 #ifndef HEARTH_TEST_FIXTURE_H
 #define HEARTH_TEST_FIXTURE_H
@@ -18,6 +19,8 @@
 
 #include "export.h"
 #include "profile.h"
+
+#define FIXTURE_SAMPLE_NS 12500000ull
 
 /* Build the fixture; aborts on failure (tests only). */
 struct profile *fixture_profile(void);

@@ -40,7 +40,7 @@ static void add(struct profile *p, const char *const *names, size_t n, uint64_t 
 	if (id < 0)
 		abort();
 	s.stack = (uint32_t)id;
-	if (profile__add_sample(p, &s, samples) < 0)
+	if (profile__add_sample(p, &s, samples, samples * 10000000ull) < 0)
 		abort();
 }
 

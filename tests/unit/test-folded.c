@@ -38,10 +38,10 @@ int main(void)
 	f.name = (uint32_t)profile__intern(p, "operator;weird\nname");
 	frame = (uint32_t)profile__add_frame(p, &f);
 	s.stack = (uint32_t)profile__add_stack(p, &frame, 1);
-	CHECK_INT(profile__add_sample(p, &s, 3), 0);
+	CHECK_INT(profile__add_sample(p, &s, 3, 30000000), 0);
 	/* The same stack text from another pid merges into one line. */
 	s.pid = 2;
-	CHECK_INT(profile__add_sample(p, &s, 4), 0);
+	CHECK_INT(profile__add_sample(p, &s, 4, 40000000), 0);
 	text = export_to_string(p);
 	CHECK_TRUE(strstr(text, "\noperator:weird name 7\n") != NULL);
 	free(text);

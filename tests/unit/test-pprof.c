@@ -217,7 +217,7 @@ static void check_sample(const Profile *m, size_t i, uint64_t count, const char 
 	CHECK_INT(s->n_value, 2);
 	if (s->n_value == 2) {
 		CHECK_INT(s->value[0], count);
-		CHECK_INT(s->value[1], count * (1000000000ull / 99));
+		CHECK_INT(s->value[1], count * FIXTURE_SAMPLE_NS);
 	}
 	CHECK_INT(s->n_location_id, depth);
 	for (size_t d = 0; d < depth && d < s->n_location_id; d++)
@@ -391,7 +391,7 @@ static void test_python_and_synthetic(void)
 	stack[2] = (uint32_t)profile__add_frame(p, &root);
 	s.stack = (uint32_t)profile__add_stack(p, stack, 3);
 	s.comm = (uint32_t)profile__intern(p, "python3");
-	CHECK_INT(profile__add_sample(p, &s, 3), 0);
+	CHECK_INT(profile__add_sample(p, &s, 3, 30000000), 0);
 
 	m = export_and_decode(p);
 	profile__free(p);

@@ -49,11 +49,13 @@ static void test_profile(void)
 	struct profile_sample again;
 
 	CHECK_INT(profile__total(p), 95);
+	CHECK_INT(profile__total_weight(p), 95 * FIXTURE_SAMPLE_NS);
 	CHECK_INT(profile__nr_samples(p), 5);
 	CHECK_INT(profile__nr_mappings(p), 3);
 	CHECK_STR(profile__str(p, 0), "");
 	s = profile__sample(p, 0);
 	CHECK_INT(s->count, 50);
+	CHECK_INT(s->weight_ns, 50 * FIXTURE_SAMPLE_NS);
 	CHECK_INT(s->pid, 100);
 	CHECK_STR(profile__str(p, s->comm), "burn");
 	stack = profile__stack(p, s->stack, &n);
@@ -63,10 +65,12 @@ static void test_profile(void)
 
 	/* The same key aggregates instead of adding a row. */
 	again = *s;
-	CHECK_INT(profile__add_sample(p, &again, 7), 0);
+	CHECK_INT(profile__add_sample(p, &again, 7, 70), 0);
 	CHECK_INT(profile__nr_samples(p), 5);
 	CHECK_INT(profile__sample(p, 0)->count, 57);
+	CHECK_INT(profile__sample(p, 0)->weight_ns, 50 * FIXTURE_SAMPLE_NS + 70);
 	CHECK_INT(profile__total(p), 102);
+	CHECK_INT(profile__total_weight(p), 95 * FIXTURE_SAMPLE_NS + 70);
 
 	/* A second identical frame interns to the same id. */
 	CHECK_INT(profile__add_frame(p, profile__frame(p, stack[0])), stack[0]);

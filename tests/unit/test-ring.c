@@ -27,7 +27,7 @@ static char path[256];
 /*
  * A profile whose samples tell their own story: slot @slot has @n samples,
  * sample i on thread @slot with stack leaf "s<slot>_<i>" over root "root",
- * count i + 1, process "p<i % 3>" (pid 100 + i % 3).
+ * count i + 1 weighing (i + 1) * 10101010 + i ns, process "p<i % 3>" (pid 100 + i % 3).
  */
 static struct profile *slot_profile(struct profile *p, unsigned int slot, unsigned int n)
 {
@@ -48,7 +48,7 @@ static struct profile *slot_profile(struct profile *p, unsigned int slot, unsign
 		snprintf(name, sizeof(name), "p%u", i % 3);
 		s.comm = (uint32_t)profile__intern(p, name);
 		s.thread_name = s.comm;
-		profile__add_sample(p, &s, i + 1);
+		profile__add_sample(p, &s, i + 1, (i + 1) * 10101010ull + i);
 	}
 	return p;
 }
@@ -74,7 +74,8 @@ static unsigned int check_consistent(const struct profile *p)
 			continue;
 		}
 		snprintf(want, sizeof(want), "p%u", idx % 3);
-		if (slot != s->tid || s->count != idx + 1 || s->pid != 100 + idx % 3 ||
+		if (slot != s->tid || s->count != idx + 1 || s->weight_ns != (idx + 1) * 10101010ull + idx ||
+		    s->pid != 100 + idx % 3 ||
 		    strcmp(profile__str(p, s->comm), want) != 0)
 			bad++;
 		seen[slot & 0xffff] = 1;
@@ -128,6 +129,7 @@ static void test_basic(void)
 	CHECK_INT(st.slots, 10);
 	CHECK_INT(st.samples, 10 * 15);
 	CHECK_INT(profile__total(out), 10 * 15);
+	CHECK_INT(profile__total_weight(out), 10 * (15 * 10101010ull + 10));
 	CHECK_INT(st.unresolved, 0);
 	CHECK_INT(check_consistent(out), 10);
 	CHECK_INT(profile__info(out)->lost_samples, 7);

@@ -519,7 +519,7 @@ static void check_profile_shape(const struct json *doc, const struct json *prof)
 static void test_fixture_per_process(void)
 {
 	struct profile *p = fixture_profile();
-	uint64_t period = profile__info(p)->period_ns;
+	uint64_t period = FIXTURE_SAMPLE_NS; /* each sample's weight */
 	struct json *doc = export_to_json(p, false);
 	const struct json *profiles = jget(doc, "profiles"), *burn = jat(profiles, 0);
 	const struct json *other = jat(profiles, 1);
@@ -576,7 +576,7 @@ static void test_fixture_per_process(void)
 static void test_fixture_per_thread(void)
 {
 	struct profile *p = fixture_profile();
-	uint64_t period = profile__info(p)->period_ns;
+	uint64_t period = FIXTURE_SAMPLE_NS; /* each sample's weight */
 	struct json *doc = export_to_json(p, true);
 	const struct json *profiles = jget(doc, "profiles");
 	const struct json *main_thread = jat(profiles, 0), *worker = jat(profiles, 1);
@@ -622,7 +622,7 @@ static void add_sample(struct profile *p, const uint32_t *leaf_first, size_t n, 
 		.thread_name = (uint32_t)profile__intern(p, thread),
 	};
 
-	CHECK_INT(profile__add_sample(p, &s, count), 0);
+	CHECK_INT(profile__add_sample(p, &s, count, 0), 0);
 }
 
 /* Names from a target process may hold anything; the file must stay valid JSON. */

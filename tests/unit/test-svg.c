@@ -167,7 +167,7 @@ static void add(struct profile *p, enum profile_frame_kind kind, const char *con
 		frames[n - 1 - i] = (uint32_t)profile__add_frame(p, &f);
 	}
 	s.stack = (uint32_t)profile__add_stack(p, frames, n);
-	if (profile__add_sample(p, &s, samples) < 0)
+	if (profile__add_sample(p, &s, samples, samples * 10000000ull) < 0)
 		abort();
 }
 
