@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <linux/capability.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@
 #include "output.h"
 #include "parse.h"
 #include "procmaps.h"
+#include "sampler.h"
 #include "summary.h"
 
 #define RECORD_DEFAULT_RATE 99
@@ -61,6 +63,7 @@ static bool arg_dwarf = true;
 static bool arg_auto = true;
 static bool arg_native;
 static bool arg_fp; /* --unwind fp given */
+static bool arg_periodic;
 static uint64_t arg_stack_size = RECORD_DEFAULT_STACK_SIZE;
 static int arg_verbose;
 static char **arg_command;
@@ -94,7 +97,8 @@ static void record_help(void)
 	       "  -p, --pid PID[,PID...]  processes to profile (all their threads, now and later)\n"
 	       "  -d, --duration TIME     stop after TIME (30, 30s, 500ms, 2m; default: until Ctrl-C\n"
 	       "                          or the targets exit)\n"
-	       "  -r, --rate HZ           samples per second per CPU (1-%d, default %d)\n"
+	       "  -r, --rate HZ           samples per second per CPU, on average (1-%d, default %d);\n"
+	       "                          the intervals are random, each sample weighs its own\n"
 	       "  -o, --output FILE       where to write ('-' for stdout; default flame.svg); give it\n"
 	       "                          again to write the same recording in other formats too\n"
 	       "  -f, --format FORMAT     output format (default: from the file extension):\n",
@@ -123,6 +127,9 @@ static void record_help(void)
 	       "                          without it, only the native frames below the Python stack\n"
 	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
 	       "                          (default 16K; 4K to 32K)\n"
+	       "      --periodic          sample at fixed intervals (cpu-clock perf events, as perf\n"
+	       "                          does) instead of random ones; periodic work can then alias\n"
+	       "                          with the samples\n"
 	       "  -v, --verbose           more detail; -vv adds libbpf and verifier output\n"
 	       "  -h, --help              this help\n\n"
 	       "Examples:\n"
@@ -152,6 +159,7 @@ static int record_parse_args(int argc, char **argv)
 		ARG_UNWIND,
 		ARG_STACK_SIZE,
 		ARG_NATIVE,
+		ARG_PERIODIC,
 	};
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },
@@ -169,6 +177,7 @@ static int record_parse_args(int argc, char **argv)
 		{ "unwind", required_argument, NULL, ARG_UNWIND },
 		{ "stack-size", required_argument, NULL, ARG_STACK_SIZE },
 		{ "native", no_argument, NULL, ARG_NATIVE },
+		{ "periodic", no_argument, NULL, ARG_PERIODIC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -243,6 +252,9 @@ static int record_parse_args(int argc, char **argv)
 			break;
 		case ARG_NATIVE:
 			arg_native = true;
+			break;
+		case ARG_PERIODIC:
+			arg_periodic = true;
 			break;
 		case ARG_STACK_SIZE:
 			if (parse_size(optarg, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
@@ -495,6 +507,43 @@ static const char *record_describe_target(char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * How the CPUs were sampled, and what the intervals between ticks were (the
+ * samples' weights): their mean, spread (1 for an exponential distribution,
+ * 0 for a fixed period) and deciles, in eighths of the mean asked.
+ */
+static void record_summary_clock(const struct collector_stats *st, uint64_t elapsed_ns)
+{
+	int cpus = st->clock_cpus + st->perf_cpus;
+	double mean = st->samples ? (double)st->weight_ns / st->samples : 0, cv = 0;
+	double step = 1e9 / arg_rate / 8;
+	uint64_t seen = 0;
+	int p10 = -1, p50 = -1, p90 = -1;
+
+	if (!cpus)
+		return;
+	if (st->samples > 1 && mean > 0)
+		cv = sqrt(fmax(0, st->weight_sq / st->samples - mean * mean)) / mean;
+	for (int i = 0; i < COLLECTOR_INTERVAL_BUCKETS; i++) {
+		seen += st->intervals[i];
+		if (p10 < 0 && seen * 10 >= st->samples)
+			p10 = i;
+		if (p50 < 0 && seen * 2 >= st->samples)
+			p50 = i;
+		if (p90 < 0 && seen * 10 >= st->samples * 9)
+			p90 = i;
+	}
+	fprintf(stderr, "hearth: sampling: %d CPUs at random intervals, %d periodically%s%s; %.0f ticks per "
+			"second per CPU\n", st->clock_cpus, st->perf_cpus,
+		st->perf_cpus && !arg_periodic ? ": the random clock " : "",
+		st->perf_cpus && !arg_periodic ? sampler_clock_error(st->clock_error) : "",
+		elapsed_ns ? st->ticks / (elapsed_ns / 1e9) / cpus : 0.0);
+	if (st->samples)
+		fprintf(stderr, "hearth: sample weights (the intervals between a CPU's ticks): mean %.3f ms, "
+				"spread %.2f of the mean, 10%%/50%%/90%% under %.2f/%.2f/%.2f ms\n",
+			mean / 1e6, cv, (p10 + 1) * step / 1e6, (p50 + 1) * step / 1e6, (p90 + 1) * step / 1e6);
+}
+
 static void record_summary(const struct record *rec, const struct collector_stats *st,
 			   uint64_t elapsed_ns)
 {
@@ -507,6 +556,7 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			" of %" PRIu64 " frames unknown (%.1f%%)\n",
 		st->samples, elapsed_ns / 1e9, arg_rate, st->lost, st->unknown_frames, st->frames,
 		st->frames ? 100.0 * st->unknown_frames / st->frames : 0.0);
+	record_summary_clock(st, elapsed_ns);
 	if (st->kstack_failed || st->ustack_failed || st->truncated || st->dropped || st->events_lost)
 		fprintf(stderr, "hearth: %" PRIu64 " kernel and %" PRIu64 " user stacks unreadable, %" PRIu64
 				" truncated, %" PRIu64 " dropped (profile full), %" PRIu64 " process events lost\n",
@@ -550,11 +600,12 @@ static void record_summary(const struct record *rec, const struct collector_stat
 	if (rec->unwatched)
 		fprintf(stderr, "hearth: %" PRIu64 " child processes beyond %d could not be watched for their exit\n",
 			rec->unwatched, RECORD_MAX_WATCHED);
-	if (st->bpf_run_cnt)
+	if (st->bpf_run_cnt && st->bpf_run_time_ns)
 		fprintf(stderr, "hearth: BPF program: %.2f us per run, %" PRIu64 " runs, %.2f us per target sample "
-				"(kernel.bpf_stats_enabled)\n",
+				"(%s)\n",
 			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt,
-			st->samples ? st->bpf_run_time_ns / 1e3 / st->samples : 0.0);
+			st->samples ? st->bpf_run_time_ns / 1e3 / st->samples : 0.0,
+			st->perf_cpus ? "kernel.bpf_stats_enabled" : "the clock timing itself");
 	if (st->first_sample_ns > rec->start_ns)
 		fprintf(stderr, "hearth: first sample %.1f ms after hearth started\n",
 			(st->first_sample_ns - rec->start_ns) / 1e6);
@@ -567,6 +618,41 @@ static void record_summary(const struct record *rec, const struct collector_stat
 		fprintf(stderr, "hearth: wrote %s (%s)\n",
 			strcmp(arg_outputs[i].path, "-") ? arg_outputs[i].path : "standard output",
 			arg_outputs[i].format->name);
+}
+
+/* Say at start when some CPUs are sampled at fixed intervals although random ones were wanted. */
+static void record_check_clock(const struct collector_stats *st)
+{
+	if (st->perf_cpus && !arg_periodic)
+		log_warn("sampling %d of %d CPUs at fixed intervals: the random sampling clock %s; "
+			 "periodic work can alias with the samples", st->perf_cpus, st->perf_cpus + st->clock_cpus,
+			 sampler_clock_error(st->clock_error));
+	if (st->perf_cpus && st->max_sample_rate > 0 && arg_rate > (unsigned long)st->max_sample_rate)
+		log_warn("kernel.perf_event_max_sample_rate is %d, below the %lu Hz asked: the kernel throttles "
+			 "the perf events", st->max_sample_rate, arg_rate);
+}
+
+/*
+ * Say at the end when the CPUs were ticked far less often than asked (a
+ * throttled perf event, a clock that fell behind): the weights keep the
+ * times right, but there are fewer samples to go by. A shortfall of more
+ * than a tenth and four standard deviations of a Poisson count.
+ */
+static void record_check_rate(const struct collector_stats *st, uint64_t elapsed_ns)
+{
+	int cpus = st->clock_cpus + st->perf_cpus, now;
+	double expected = (double)arg_rate * cpus * (elapsed_ns / 1e9);
+
+	if (!cpus || st->ticks >= 0.9 * expected || st->ticks + 4 * sqrt(expected) >= expected)
+		return;
+	now = st->perf_cpus ? sampler_max_sample_rate() : -1;
+	if (now > 0 && (unsigned long)now < arg_rate)
+		log_warn("the CPUs were sampled %.0f times a second on average, not %lu: the kernel lowered "
+			 "kernel.perf_event_max_sample_rate to %d (perf interrupts ran too long)",
+			 st->ticks / (elapsed_ns / 1e9) / cpus, arg_rate, now);
+	else
+		log_warn("the CPUs were sampled %.0f times a second on average, not %lu",
+			 st->ticks / (elapsed_ns / 1e9) / cpus, arg_rate);
 }
 
 /* The main loop: returns when recording should end. */
@@ -739,6 +825,7 @@ int verb_record(int argc, char **argv)
 	co.on_new_process = record_on_new_process;
 	co.python = arg_python;
 	co.gil_only = arg_gil;
+	co.periodic = arg_periodic;
 	if (arg_native) {
 		arg_dwarf = true;
 		arg_auto = false; /* every process: its frames go around the Python ones */
@@ -797,9 +884,11 @@ int verb_record(int argc, char **argv)
 	}
 	r = collector__start(collector);
 	if (r < 0) {
-		log_error("cannot open perf events: %s", strerror(-r));
+		log_error("cannot start sampling: %s", strerror(-r));
 		goto out_kill;
 	}
+	if (collector__stats(collector, &st) == 0)
+		record_check_clock(&st);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = time_now_ns();
 	if (arg_command) {
@@ -850,6 +939,7 @@ int verb_record(int argc, char **argv)
 	if (st.samples == 0)
 		log_warn("no samples: the target%s did not run on a CPU while recording",
 			 arg_nr_pids > 1 ? "s" : "");
+	record_check_rate(&st, elapsed);
 	if (isatty(STDERR_FILENO) || arg_verbose)
 		record_summary(&rec, &st, elapsed);
 	else if (st.lost)

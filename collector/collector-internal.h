@@ -21,7 +21,6 @@
 
 #define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
 #define COLLECTOR_SYMCACHE_FILES 1024
-#define COLLECTOR_KERNEL_CACHE_MAX 262144
 /* Native frames unwound first below a Python sample, looking for the evaluation loop. */
 #define COLLECTOR_PY_LEAF_DEPTH 8
 /* DWARF frames looked at to fix the leaf of a frame-pointer stack. */
@@ -51,11 +50,7 @@ struct collector {
 	struct sampler *sampler;
 	struct profile *profile;
 	struct symcache *symcache;
-	struct ksyms *ksyms;
-	int ksyms_error;
-	uint32_t kernel_mapping;
-	struct intern *kernel_cache; /* key: kernel address */
-	uint32_t *kernel_frames;
+	struct kstack *kstack;
 	struct intern *pids;         /* key: pid_t; id indexes processes and pyprocs */
 	struct process **processes;
 	struct pyprocess **pyprocs;  /* NULL entries without opts.python */

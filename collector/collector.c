@@ -11,7 +11,7 @@
 #include "cleanup.h"
 #include "collector-internal.h"
 #include "intern.h"
-#include "ksyms.h"
+#include "kstack.h"
 #include "log.h"
 #include "process.h"
 #include "procmaps.h"
@@ -34,6 +34,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		.stack_copy_some = o->unwind_auto,
 		/* Without --native, Python samples need the stack down to the loop only. */
 		.py_stack_copy_bytes = o->native ? 0 : COLLECTOR_PY_STACK_COPY,
+		.periodic = o->periodic,
 	};
 	int r;
 
@@ -42,7 +43,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	c->opts = *o;
 	if (!c->opts.max_processes)
 		c->opts.max_processes = COLLECTOR_DEFAULT_MAX_PROCESSES;
-	if ((r = profile__new(&c->profile)) < 0 ||
+	if ((r = profile__new(&c->profile)) < 0 || (r = kstack__new(&c->kstack)) < 0 ||
 	    (r = symcache__new(COLLECTOR_SYMCACHE_FILES, &c->symcache)) < 0 ||
 	    (r = intern__new(c->opts.max_processes, &c->pids)) < 0)
 		return r;
@@ -85,9 +86,7 @@ struct collector *collector__free(struct collector *c)
 	free(c->dwarf_on);
 	free(c->walks);
 	intern__free(c->pids);
-	intern__free(c->kernel_cache);
-	free(c->kernel_frames);
-	ksyms__free(c->ksyms);
+	kstack__free(c->kstack);
 	symcache__free(c->symcache);
 	profile__free(c->profile);
 	free(c);
@@ -116,9 +115,7 @@ int collector__restart_profile(struct collector *c)
 	}
 	profile__free(c->profile);
 	c->profile = p;
-	c->kernel_cache = intern__free(c->kernel_cache);
-	c->kernel_frames = mfree(c->kernel_frames);
-	c->kernel_mapping = 0;
+	kstack__forget_profile(c->kstack);
 	for (size_t i = 0; i < intern__count(c->pids); i++) {
 		const pid_t *pid = intern__get(c->pids, (uint32_t)i, NULL);
 
@@ -349,9 +346,17 @@ int collector__remove_pid(struct collector *c, pid_t pid)
 
 int collector__start(struct collector *c)
 {
+	struct sampler_clock_info ci;
 	int r = sampler__start(c->sampler);
 
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	sampler__clock_info(c->sampler, &ci);
+	c->stats.clock_cpus = ci.clock_cpus;
+	c->stats.perf_cpus = ci.perf_cpus;
+	c->stats.clock_error = ci.arm_error;
+	c->stats.max_sample_rate = ci.max_sample_rate;
+	return 0;
 }
 
 void collector__stop(struct collector *c)
@@ -363,64 +368,6 @@ void collector__stop(struct collector *c)
 int collector__drain(struct collector *c)
 {
 	return sampler__drain(c->sampler);
-}
-
-static int collector_kernel_frame(struct collector *c, uint64_t addr, uint32_t *ret)
-{
-	struct profile_frame f = { .kind = PROFILE_FRAME_KERNEL, .address = addr };
-	const char *name = NULL, *module = NULL;
-	char buf[256];
-	int64_t id;
-	int r;
-
-	if (!c->kernel_cache) {
-		if ((r = intern__new(COLLECTOR_KERNEL_CACHE_MAX, &c->kernel_cache)) < 0)
-			return r;
-		c->kernel_frames = malloc(COLLECTOR_KERNEL_CACHE_MAX * sizeof(*c->kernel_frames));
-		if (!c->kernel_frames)
-			return -ENOMEM;
-	}
-	id = intern__find(c->kernel_cache, &addr, sizeof(addr));
-	if (id >= 0) {
-		*ret = c->kernel_frames[id];
-		return 0;
-	}
-	if (!c->ksyms && !c->ksyms_error) {
-		c->ksyms_error = ksyms__load("/proc/kallsyms", &c->ksyms);
-		if (c->ksyms_error < 0)
-			log_debug("cannot read /proc/kallsyms: %s", strerror(-c->ksyms_error));
-	}
-	if (!c->kernel_mapping) {
-		struct profile_mapping m = { .start = 0, .limit = UINT64_MAX };
-
-		id = profile__intern(c->profile, "[kernel.kallsyms]");
-		if (id < 0)
-			return (int)id;
-		m.file = (uint32_t)id;
-		id = profile__add_mapping(c->profile, &m);
-		if (id < 0)
-			return (int)id;
-		c->kernel_mapping = (uint32_t)id;
-	}
-	f.mapping = c->kernel_mapping;
-	if (c->ksyms)
-		name = ksyms__lookup(c->ksyms, addr, &module);
-	if (name && module && *module) {
-		snprintf(buf, sizeof(buf), "%s [%s]", name, module);
-		name = buf;
-	} else if (!name) {
-		snprintf(buf, sizeof(buf), "[kernel]+0x%llx", (unsigned long long)addr);
-		name = buf;
-		f.unknown = 1;
-	}
-	id = profile__add_frame_named(c->profile, &f, name);
-	if (id < 0)
-		return (int)id;
-	*ret = (uint32_t)id;
-	r = (int)intern__add(c->kernel_cache, &addr, sizeof(addr), NULL);
-	if (r >= 0)
-		c->kernel_frames[r] = *ret;
-	return 0;
 }
 
 int collector_special_frame(struct collector *c, enum profile_frame_kind kind, const char *name,
@@ -463,6 +410,16 @@ int collector_python_frames(struct collector *c, size_t id, const struct hearth_
 		return collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[incomplete]", &c->frames[(*n)++]);
 	}
 	return 0;
+}
+
+/* What the intervals between ticks were: the weights of the samples kept. */
+static void collector_count_weight(struct collector *c, uint64_t weight_ns)
+{
+	uint64_t mean = 1000000000ull / c->opts.rate_hz, bucket = weight_ns / (mean / 8 ? mean / 8 : 1);
+
+	c->stats.weight_ns += weight_ns;
+	c->stats.weight_sq += (double)weight_ns * (double)weight_ns;
+	c->stats.intervals[bucket < COLLECTOR_INTERVAL_BUCKETS ? bucket : COLLECTOR_INTERVAL_BUCKETS - 1]++;
 }
 
 static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
@@ -517,9 +474,11 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		return 0;
 	}
 
-	for (size_t i = 0; i < nk && c->opts.kernel; i++) {
+	/* The clock's own frames (BPF, timer, softirq, interrupt exit) are not the sample's. */
+	for (size_t i = nk && (s->flags & HEARTH_SAMPLE_CLOCK) ? kstack__clock_start(c->kstack, (const uint64_t *)kips, nk) : 0;
+	     i < nk && c->opts.kernel; i++) {
 		/* Past the first, kernel addresses are return addresses: look up the call. */
-		r = collector_kernel_frame(c, kips[i] - (i ? 1 : 0), &c->frames[n]);
+		r = kstack__frame(c->kstack, c->profile, kips[i] - (i ? 1 : 0), &c->frames[n]);
 		if (r < 0)
 			goto full;
 		n++;
@@ -639,9 +598,10 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	if (sid < 0)
 		goto full_id;
 	key.stack = (uint32_t)sid;
-	r = profile__add_sample(c->profile, &key, 1, 1000000000ull / c->opts.rate_hz);
+	r = profile__add_sample(c->profile, &key, 1, s->weight_ns);
 	if (r < 0)
 		goto full;
+	collector_count_weight(c, s->weight_ns);
 	if (!c->stats.samples++)
 		c->stats.first_sample_ns = s->time_ns;
 	return 0;
@@ -806,6 +766,7 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 		return r;
 	c->stats.lost = counters[HEARTH_COUNTER_LOST_RINGBUF];
 	c->stats.events_lost = counters[HEARTH_COUNTER_EVENTS_LOST];
+	c->stats.ticks = counters[HEARTH_COUNTER_TICKS];
 	c->stats.cgroup_joined = counters[HEARTH_COUNTER_CGROUP_JOINED] + c->scan_joined;
 	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
 		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;

@@ -30,6 +30,7 @@ struct collector_options {
 	bool native;          /* with stack_bytes: Python stacks merged into whole native stacks */
 	bool unwind_auto;     /* with stack_bytes: copy stacks only of processes without frame pointers */
 	bool python;          /* walk the Python stacks of CPython processes */
+	bool periodic;        /* fixed intervals (cpu-clock perf events), not the random sampling clock */
 	bool gil_only;        /* keep only samples whose thread holds the GIL */
 	struct pyprocess_options py;
 	/* Called once a process is known to run CPython or not (may be NULL). */
@@ -39,8 +40,19 @@ struct collector_options {
 	void *ctx;
 };
 
+/* Intervals between a CPU's sampling ticks, as the weights of the samples aggregated say. */
+#define COLLECTOR_INTERVAL_BUCKETS 32 /* each an eighth of the mean interval wide; the last is open */
+
 struct collector_stats {
 	uint64_t samples;        /* samples aggregated into the profile */
+	uint64_t weight_ns;      /* the CPU time they stand for */
+	uint64_t ticks;          /* sampling ticks on every CPU, whatever ran */
+	int clock_cpus;          /* CPUs sampled at random intervals */
+	int perf_cpus;           /* CPUs sampled periodically by cpu-clock perf events */
+	int clock_error;         /* why the random clock could not run on a CPU (-errno), 0 if it could */
+	int max_sample_rate;     /* kernel.perf_event_max_sample_rate at start, -1 unknown */
+	double weight_sq;        /* sum of the squared weights (ns^2), for their spread */
+	uint64_t intervals[COLLECTOR_INTERVAL_BUCKETS]; /* samples by weight */
 	uint64_t lost;           /* samples the BPF side could not deliver */
 	uint64_t events_lost;    /* fork/exec notices lost */
 	uint64_t kstack_failed;  /* kernel stacks that could not be read */
@@ -118,7 +130,7 @@ int collector__add_container(struct collector *c, pid_t pid, struct cgroup_watch
  */
 int collector__remove_container(struct collector *c, const char *path);
 
-/* Start sampling (perf events on). Returns 0 or -errno. */
+/* Start sampling (the clocks, or perf events, on). Returns 0 or -errno. */
 int collector__start(struct collector *c);
 
 /* Stop sampling and drain what is left in the ring buffer. */

@@ -2,12 +2,16 @@
 #include "sampler.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,7 +20,9 @@
 #include "sampler.skel.h"
 
 #define SAMPLER_DEFAULT_RING_BYTES (8u << 20)
-#define SAMPLER_MAX_CPUS 4096
+
+/* The clock's intervals never fall below this share of the mean (1/16). */
+#define SAMPLER_CLOCK_FLOOR_SHIFT 4
 
 struct sampler {
 	struct sampler_bpf *skel;
@@ -24,17 +30,52 @@ struct sampler {
 	sampler_record_fn fn;
 	void *ctx;
 	unsigned int rate_hz;
+	bool periodic;
 	int nr_cpus;
 	int *perf_fds;
 	struct bpf_link **links;
 	int nr_events;
+	struct sampler_clock_info clock;
 };
+
+/*
+ * The inverse distribution function of the exponential distribution of mean
+ * 1, at HEARTH_EXP_STEPS + 1 evenly spaced probabilities, in 16.16 fixed
+ * point; the last point (probability 1) is cut at 1/(16 * steps) of tail.
+ * Scaled so the mean of the piecewise-linear function the program draws
+ * from is exactly 1, which keeps the sampling rate what was asked.
+ */
+static void sampler_exp_table(uint32_t *t)
+{
+	double q[HEARTH_EXP_STEPS + 1], mean = 0;
+
+	for (int i = 0; i < HEARTH_EXP_STEPS; i++)
+		q[i] = -log1p(-(double)i / HEARTH_EXP_STEPS);
+	q[HEARTH_EXP_STEPS] = log(16.0 * HEARTH_EXP_STEPS);
+	for (int i = 0; i < HEARTH_EXP_STEPS; i++)
+		mean += (q[i] + q[i + 1]) / 2 / HEARTH_EXP_STEPS;
+	for (int i = 0; i <= HEARTH_EXP_STEPS; i++)
+		t[i] = (uint32_t)lround(q[i] / mean * 65536.0);
+}
 
 static int sampler_ringbuf_cb(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
 
 	return s->fn(s->ctx, data, size);
+}
+
+/* Whether this kernel has the task_rename tracepoint the clock is armed through. */
+static bool sampler_can_arm(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok;
+
+	if (!btf)
+		return false;
+	ok = btf__find_by_name_kind(btf, "btf_trace_task_rename", BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	return ok;
 }
 
 int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ctx,
@@ -54,6 +95,11 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	s->fn = fn;
 	s->ctx = ctx;
 	s->rate_hz = o->rate_hz;
+	s->periodic = o->periodic;
+	if (!o->rate_hz) {
+		free(s);
+		return -EINVAL;
+	}
 
 	s->skel = sampler_bpf__open();
 	if (!s->skel) {
@@ -67,6 +113,17 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
 	s->skel->rodata->unwind_all = !o->stack_copy_some;
 	s->skel->rodata->py_stack_copy_bytes = o->py_stack_copy_bytes;
+	if (!s->periodic && !sampler_can_arm()) {
+		s->periodic = true;
+		s->clock.arm_error = -ENOENT;
+	}
+	/* Periodic: the clock's copy of the program would only cost its verification. */
+	if (s->periodic && (r = bpf_program__set_autoload(s->skel->progs.hearth_arm, false)) < 0)
+		goto fail;
+	s->skel->rodata->mean_ns = 1000000000ull / o->rate_hz;
+	s->skel->rodata->clock_floor_ns = s->skel->rodata->mean_ns >> SAMPLER_CLOCK_FLOOR_SHIFT;
+	s->skel->rodata->clock_span_ns = s->skel->rodata->mean_ns - s->skel->rodata->clock_floor_ns;
+	sampler_exp_table((uint32_t *)s->skel->rodata->exp_table);
 	/* Wake the reader when an eighth of the ring is used, not per sample. */
 	s->skel->rodata->wakeup_bytes = ring / 8;
 	r = bpf_map__set_max_entries(s->skel->maps.events, ring);
@@ -75,13 +132,19 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	r = libbpf_num_possible_cpus();
 	if (r < 0)
 		goto fail;
-	r = bpf_map__set_max_entries(s->skel->maps.scratch_map, (__u32)r);
-	if (r < 0)
+	if (r > HEARTH_MAX_CPUS) {
+		r = -E2BIG;
+		goto fail;
+	}
+	s->nr_cpus = r;
+	if ((r = bpf_map__set_max_entries(s->skel->maps.scratch_map, (__u32)s->nr_cpus)) < 0 ||
+	    (r = bpf_map__set_max_entries(s->skel->maps.clocks, (__u32)s->nr_cpus)) < 0 ||
+	    (r = bpf_map__set_max_entries(s->skel->maps.clock_armed, (__u32)s->nr_cpus)) < 0)
 		goto fail;
 	r = sampler_bpf__load(s->skel);
 	if (r < 0)
 		goto fail;
-	r = sampler_bpf__attach(s->skel); /* the fork and exec tracepoints */
+	r = sampler_bpf__attach(s->skel); /* the fork, exec and exit tracepoints, and the clock's arming */
 	if (r < 0)
 		goto fail;
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), sampler_ringbuf_cb, s, NULL);
@@ -96,8 +159,29 @@ fail:
 	return r < 0 ? r : -EINVAL;
 }
 
+/*
+ * Stop every clock: ticks stop arming the next one, and writing an element
+ * of the clocks map cancels its timer (an array's update frees the old
+ * value's timer), so none is left running when we return.
+ */
+static void sampler_stop_clocks(struct sampler *s)
+{
+	_cleanup_free_ void *zero = NULL;
+	size_t size;
+
+	if (!s->clock.clock_cpus || !s->skel->bss)
+		return;
+	s->skel->bss->clock_stopping = true;
+	size = bpf_map__value_size(s->skel->maps.clocks);
+	zero = calloc(1, size);
+	for (__u32 cpu = 0; zero && cpu < (__u32)s->nr_cpus; cpu++)
+		bpf_map__update_elem(s->skel->maps.clocks, &cpu, sizeof(cpu), zero, size, BPF_ANY);
+	s->clock.clock_cpus = 0;
+}
+
 void sampler__stop(struct sampler *s)
 {
+	sampler_stop_clocks(s);
 	for (int i = 0; i < s->nr_events; i++) {
 		bpf_link__destroy(s->links[i]);
 		close(s->perf_fds[i]);
@@ -257,64 +341,169 @@ static int parse_cpu_list(const char *text, bool *cpus, int max)
 	return 0;
 }
 
+/* Open a cpu-clock perf event on @cpu running the program every 1/rate seconds. Returns 0 or -errno. */
+static int sampler_open_perf(struct sampler *s, int cpu)
+{
+	struct perf_event_attr attr = {
+		.size = sizeof(attr),
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.sample_period = 1000000000ull / s->rate_hz,
+	};
+	struct bpf_link *link;
+	int fd, r;
+
+	fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	link = bpf_program__attach_perf_event(s->skel->progs.hearth_sample, fd);
+	if (!link) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	s->perf_fds[s->nr_events] = fd;
+	s->links[s->nr_events] = link;
+	s->nr_events++;
+	return 0;
+}
+
+/*
+ * Arm the clock of @cpu: move this thread there and rename it (to @name, its
+ * own name), which runs hearth_arm on that CPU. Returns 0 or -errno.
+ */
+static int sampler_arm_clock(struct sampler *s, int cpu, const char *name)
+{
+	size_t size = CPU_ALLOC_SIZE(s->nr_cpus);
+	cpu_set_t *set = CPU_ALLOC(s->nr_cpus);
+	__u32 key = (__u32)cpu;
+	__s64 result = 0;
+	int r;
+
+	if (!set)
+		return -ENOMEM;
+	CPU_ZERO_S(size, set);
+	CPU_SET_S(cpu, size, set);
+	r = sched_setaffinity(0, size, set) < 0 || prctl(PR_SET_NAME, name) < 0 ? -errno : 0;
+	CPU_FREE(set);
+	if (r < 0)
+		return r;
+	if (bpf_map__lookup_elem(s->skel->maps.clock_armed, &key, sizeof(key), &result, sizeof(result), 0) < 0)
+		return -errno;
+	/* 0: the rename's tracepoint did not run the program. */
+	return result == 1 ? 0 : result < 0 ? (int)result : -ENOENT;
+}
+
+/* Arm the clock on every CPU of @cpus it can run on; those it cannot are left in @cpus. */
+static void sampler_arm_clocks(struct sampler *s, bool *cpus)
+{
+	size_t size = CPU_ALLOC_SIZE(s->nr_cpus);
+	cpu_set_t *saved = CPU_ALLOC(s->nr_cpus);
+	char name[16] = "";
+
+	if (!saved)
+		return;
+	if (sched_getaffinity(0, size, saved) < 0 || prctl(PR_GET_NAME, name) < 0) {
+		s->clock.arm_error = -errno;
+		CPU_FREE(saved);
+		return;
+	}
+	s->skel->bss->clock_stopping = false;
+	s->skel->bss->clock_arming = true;
+	for (int cpu = 0; cpu < s->nr_cpus; cpu++) {
+		int r;
+
+		if (!cpus[cpu])
+			continue;
+		r = sampler_arm_clock(s, cpu, name);
+		if (r < 0) {
+			if (!s->clock.arm_error)
+				s->clock.arm_error = r;
+			/* No pinned timers (before 6.7) or no tracepoint: no CPU will do better. */
+			if (r == -EINVAL || r == -ENOENT || r == -EOPNOTSUPP)
+				break;
+			continue;
+		}
+		cpus[cpu] = false;
+		s->clock.clock_cpus++;
+	}
+	s->skel->bss->clock_arming = false;
+	sched_setaffinity(0, size, saved);
+	CPU_FREE(saved);
+}
+
+int sampler_max_sample_rate(void)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+
+	if (read_proc_file("/proc/sys/kernel/perf_event_max_sample_rate", 64, &text, &len) < 0)
+		return -1;
+	return atoi(text);
+}
+
 int sampler__start(struct sampler *s)
 {
 	_cleanup_free_ char *online = NULL;
 	_cleanup_free_ bool *cpus = NULL;
-	int possible = libbpf_num_possible_cpus(), r;
+	int r;
 	size_t len;
 
-	if (possible <= 0 || possible > SAMPLER_MAX_CPUS)
-		return possible < 0 ? possible : -E2BIG;
-	cpus = calloc(possible, sizeof(*cpus));
-	s->perf_fds = calloc(possible, sizeof(*s->perf_fds));
-	s->links = calloc(possible, sizeof(*s->links));
+	cpus = calloc(s->nr_cpus, sizeof(*cpus));
+	s->perf_fds = calloc(s->nr_cpus, sizeof(*s->perf_fds));
+	s->links = calloc(s->nr_cpus, sizeof(*s->links));
 	if (!cpus || !s->perf_fds || !s->links) {
 		sampler__stop(s);
 		return -ENOMEM;
 	}
 	r = read_proc_file("/sys/devices/system/cpu/online", 65536, &online, &len);
 	if (r == 0)
-		r = parse_cpu_list(online, cpus, possible);
+		r = parse_cpu_list(online, cpus, s->nr_cpus);
 	if (r < 0) {
 		sampler__stop(s);
 		return r;
 	}
-	for (int cpu = 0; cpu < possible; cpu++) {
-		struct perf_event_attr attr = {
-			.size = sizeof(attr),
-			.type = PERF_TYPE_SOFTWARE,
-			.config = PERF_COUNT_SW_CPU_CLOCK,
-			.freq = 1,
-			.sample_freq = s->rate_hz,
-		};
-		struct bpf_link *link;
-		int fd;
-
+	s->clock = (struct sampler_clock_info){ .arm_error = s->clock.arm_error,
+						 .max_sample_rate = sampler_max_sample_rate() };
+	if (!s->periodic)
+		sampler_arm_clocks(s, cpus);
+	for (int cpu = 0; cpu < s->nr_cpus; cpu++) {
 		if (!cpus[cpu])
 			continue;
-		fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENODEV)
-				continue; /* went offline meanwhile */
-			r = -errno;
+		r = sampler_open_perf(s, cpu);
+		if (r == -ENODEV)
+			continue; /* went offline meanwhile */
+		if (r < 0) {
 			sampler__stop(s);
 			return r;
 		}
-		link = bpf_program__attach_perf_event(s->skel->progs.hearth_sample, fd);
-		if (!link) {
-			r = -errno;
-			close(fd);
-			sampler__stop(s);
-			return r;
-		}
-		s->perf_fds[s->nr_events] = fd;
-		s->links[s->nr_events] = link;
-		s->nr_events++;
+		s->clock.perf_cpus++;
 	}
-	if (!s->nr_events)
+	if (!s->clock.clock_cpus && !s->clock.perf_cpus)
 		return -ENODEV;
-	return s->nr_events;
+	return s->clock.clock_cpus + s->clock.perf_cpus;
+}
+
+void sampler__clock_info(const struct sampler *s, struct sampler_clock_info *ret)
+{
+	*ret = s->clock;
+}
+
+const char *sampler_clock_error(int arm_error)
+{
+	switch (arm_error) {
+	case 0:
+		return "runs";
+	case -EINVAL:
+		return "needs pinned BPF timers (Linux 6.7 or later)";
+	case -ENOENT:
+		return "needs the kernel's task_rename tracepoint";
+	case -EPERM:
+	case -EACCES:
+		return "could not be armed (permission denied)";
+	default:
+		return "could not be armed";
+	}
 }
 
 int sampler__epoll_fd(const struct sampler *s)
@@ -350,12 +539,17 @@ int sampler__counters(const struct sampler *s, uint64_t *ret)
 
 int sampler__prog_stats(const struct sampler *s, uint64_t *ret_run_time_ns, uint64_t *ret_run_cnt)
 {
+	uint64_t counters[HEARTH_COUNTER_MAX];
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
+	int r;
 
+	r = sampler__counters(s, counters);
+	if (r < 0)
+		return r;
 	if (bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.hearth_sample), &info, &len) < 0)
 		return -errno;
-	*ret_run_time_ns = info.run_time_ns;
-	*ret_run_cnt = info.run_cnt;
+	*ret_run_time_ns = counters[HEARTH_COUNTER_CLOCK_NS] + info.run_time_ns;
+	*ret_run_cnt = counters[HEARTH_COUNTER_TICKS];
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The BPF sampler: loads sampler.bpf.c, opens one cpu-clock perf event per
- * online CPU running it, and hands each ring-buffer record to a callback.
- * This file alone owns the skeleton.
+ * The BPF sampler: loads sampler.bpf.c, arms its sampling clock on every
+ * online CPU (a pinned BPF timer with exponentially distributed intervals;
+ * a cpu-clock perf event where the kernel cannot, or with periodic), and
+ * hands each ring-buffer record to a callback. This file alone owns the
+ * skeleton.
  */
 #ifndef HEARTH_SAMPLER_H
 #define HEARTH_SAMPLER_H
@@ -26,6 +28,15 @@ struct sampler_options {
 	uint32_t stack_copy_bytes; /* user stack copied per sample for DWARF unwinding (0: none) */
 	bool stack_copy_some;      /* ...only for processes given to sampler__set_dwarf() */
 	uint32_t py_stack_copy_bytes; /* ...at most this much for samples with Python frames (0: the same) */
+	bool periodic; /* cpu-clock perf events at fixed intervals on every CPU, not the random clock */
+};
+
+/* How the CPUs are sampled, once sampler__start() ran. */
+struct sampler_clock_info {
+	int clock_cpus;  /* CPUs sampled by the random clock */
+	int perf_cpus;   /* CPUs sampled by periodic cpu-clock perf events */
+	int arm_error;   /* why the clock could not be armed on a CPU (-errno), 0 if it could everywhere */
+	int max_sample_rate; /* kernel.perf_event_max_sample_rate at start (-1: unreadable) */
 };
 
 /* Called for each record; @data is only valid during the call. Non-zero stops the drain. */
@@ -72,10 +83,24 @@ int sampler__set_copy(struct sampler *s, pid_t pid, enum hearth_copy copy);
 /* Walk the Python frames of @pid's samples as @py says; NULL stops it. Returns 0 or -errno. */
 int sampler__set_python(struct sampler *s, pid_t pid, const struct hearth_pyproc *py);
 
-/* Open the perf events and attach the program. Returns the number of CPUs or -errno. */
+/*
+ * Start sampling every online CPU: arm the clock there (unless periodic),
+ * and open a cpu-clock perf event where it cannot be armed (a kernel before
+ * 6.7 has no pinned BPF timers, an affinity mask can keep us off a CPU).
+ * Returns the number of CPUs or -errno.
+ */
 int sampler__start(struct sampler *s);
 
-/* Close the perf events; records already in the ring buffer can still be drained. */
+/* Fills @ret (after sampler__start()). */
+void sampler__clock_info(const struct sampler *s, struct sampler_clock_info *ret);
+
+/* Why the random clock could not run, for a message: sampler_clock_info.arm_error in words. */
+const char *sampler_clock_error(int arm_error);
+
+/* kernel.perf_event_max_sample_rate now (the kernel lowers it when perf interrupts run long), or -1. */
+int sampler_max_sample_rate(void);
+
+/* Stop the clocks and close the perf events; records already in the ring buffer can still be drained. */
 void sampler__stop(struct sampler *s);
 
 /* An fd that polls readable when records are waiting (the reader is woken in batches). */
@@ -88,8 +113,10 @@ int sampler__drain(struct sampler *s);
 int sampler__counters(const struct sampler *s, uint64_t *ret);
 
 /*
- * Run time and run count of the sampling program, kept by the kernel while
- * kernel.bpf_stats_enabled is 1. Returns 0 or -errno.
+ * Run time and run count of the sampling programs: the clock's as it timed
+ * itself, plus the perf event program's as the kernel keeps it while
+ * kernel.bpf_stats_enabled is 1; runs are every tick, target or not.
+ * Returns 0 or -errno.
  */
 int sampler__prog_stats(const struct sampler *s, uint64_t *ret_run_time_ns, uint64_t *ret_run_cnt);
 

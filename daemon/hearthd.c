@@ -35,6 +35,7 @@
 #include "parse.h"
 #include "procmaps.h"
 #include "ring.h"
+#include "sampler.h"
 
 /*
  * 49 Hz. bench/daemon on a 2-core machine kept busy measured the whole cost
@@ -82,6 +83,7 @@ static bool arg_dwarf = true;
 static bool arg_auto = true;
 static bool arg_native;
 static uint64_t arg_stack_size = 16384;
+static bool arg_periodic;
 
 static void help(void)
 {
@@ -94,7 +96,7 @@ static void help(void)
 	       "  -c, --container PID[,PID...]\n"
 	       "                          every process in these processes' cgroups (containers),\n"
 	       "                          now and later\n"
-	       "  -r, --rate HZ           samples per second per CPU (1-%d, default %d)\n"
+	       "  -r, --rate HZ           samples per second per CPU, on average (1-%d, default %d)\n"
 	       "      --ring PATH         the ring file (default %s)\n"
 	       "      --ring-size SIZE    its data size for a new ring: a power of two from 1M to 64G\n"
 	       "                          (default 64M; an existing ring keeps its size)\n"
@@ -109,6 +111,8 @@ static void help(void)
 	       "                          replaced by the Python frames it ran (implies --unwind dwarf)\n"
 	       "      --stack-size SIZE   bytes of stack copied per sample with --unwind dwarf\n"
 	       "                          (default 16K; 4K to 32K)\n"
+	       "      --periodic          sample at fixed intervals (cpu-clock perf events) instead of\n"
+	       "                          random ones; periodic work can then alias with the samples\n"
 	       "      --max-dictionary N  strings, frames or stacks kept in memory before they are\n"
 	       "                          dropped and defined anew (default %d; 100 to 4194304)\n"
 	       "      --max-processes N   processes known at once (default 65536; 64 to 4194304);\n"
@@ -150,6 +154,7 @@ enum {
 	ARG_UNWIND,
 	ARG_STACK_SIZE,
 	ARG_NATIVE,
+	ARG_PERIODIC,
 };
 
 static const struct option options[] = {
@@ -174,6 +179,7 @@ static const struct option options[] = {
 	{ "unwind", required_argument, NULL, ARG_UNWIND },
 	{ "stack-size", required_argument, NULL, ARG_STACK_SIZE },
 	{ "native", no_argument, NULL, ARG_NATIVE },
+	{ "periodic", no_argument, NULL, ARG_PERIODIC },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, ARG_VERSION },
@@ -278,6 +284,9 @@ static int apply(int opt, const char *value, const char *where)
 		return 0;
 	case ARG_NATIVE:
 		arg_native = true;
+		return 0;
+	case ARG_PERIODIC:
+		arg_periodic = true;
 		return 0;
 	case ARG_STACK_SIZE:
 		if (parse_size(value, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
@@ -803,6 +812,7 @@ int main(int argc, char **argv)
 	_cleanup_(periodic__freep) struct periodic *periodic = NULL;
 	_cleanup_close_ int sigfd = -1, timerfd = -1;
 	struct collector_options co = {};
+	struct collector_stats st;
 	static struct daemon d;
 	struct itimerspec its = {};
 	sigset_t mask;
@@ -896,6 +906,7 @@ int main(int argc, char **argv)
 	co.stack_bytes = arg_dwarf || arg_native ? (uint32_t)arg_stack_size : 0;
 	co.native = arg_native;
 	co.unwind_auto = arg_auto && !arg_native;
+	co.periodic = arg_periodic;
 	/*
 	 * The default ring buffer (8 MiB) holds over a second of 16 KiB stack
 	 * copies from 4 busy CPUs at 99 Hz, and the daemon drains it every 100 ms;
@@ -926,9 +937,13 @@ int main(int argc, char **argv)
 	}
 	r = collector__start(collector);
 	if (r < 0) {
-		log_error("cannot open perf events: %s", strerror(-r));
+		log_error("cannot start sampling: %s", strerror(-r));
 		return 1;
 	}
+	if (collector__stats(collector, &st) == 0 && st.perf_cpus && !arg_periodic)
+		log_warn("sampling %d of %d CPUs at fixed intervals: the random sampling clock %s; periodic work "
+			 "can alias with the samples", st.perf_cpus, st.perf_cpus + st.clock_cpus,
+			 sampler_clock_error(st.clock_error));
 	profile__info(collector__profile(collector))->rate_hz = (uint32_t)arg_rate;
 	profile__info(collector__profile(collector))->period_ns = 1000000000ull / arg_rate;
 	its.it_value.tv_sec = (time_t)(arg_slot_ns / 1000000000ull);

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Hearth's sampler: runs on every cpu-clock perf event, keeps the samples of
- * target processes, and sends their kernel and user stacks to user space
- * through a ring buffer. Fork and exec of targets are reported too, so user
+ * Hearth's sampler: a clock per CPU (a pinned BPF timer whose intervals are
+ * drawn at random, so that no periodic work aliases with it) or, where the
+ * kernel lacks those, a cpu-clock perf event per CPU, takes a sample of
+ * whatever runs there; the samples of target processes go to user space with
+ * their kernel and user stacks through a ring buffer, each weighed by the
+ * CPU time since the CPU's previous tick. Fork and exec of targets are reported too, so user
  * space can follow children and reread mappings without polling.
  *
  * In Python processes (those user space put in pyprocs) it also walks the
@@ -39,6 +42,22 @@ const volatile __u32 py_stack_copy_bytes = 0;
 const volatile bool unwind_all = true;
 /* Send the frame-pointer user stack of samples with Python frames too. */
 const volatile bool python_user_stacks = false;
+/* The mean sampling interval, 1e9 / rate. */
+const volatile __u64 mean_ns = 10101010;
+/*
+ * The sampling clock's intervals: clock_floor_ns plus clock_span_ns times an
+ * exponentially distributed number of mean 1 (the table, see sampler.h).
+ */
+const volatile __u64 clock_floor_ns = 0;
+const volatile __u64 clock_span_ns = 10101010;
+const volatile __u32 exp_table[HEARTH_EXP_STEPS + 1] = {};
+
+/* Written by user space while running: arm the clock of the CPU a rename runs on; stop re-arming. */
+volatile bool clock_arming = false;
+volatile bool clock_stopping = false;
+
+#define CLOCK_MONOTONIC 1
+#define EBUSY 16
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -88,6 +107,37 @@ struct {
 	__type(key, __u32);  /* tgid */
 	__type(value, __u8); /* enum hearth_copy */
 } dwarf_procs SEC(".maps");
+
+/* A CPU's sampling clock. */
+struct hearth_clock {
+	struct bpf_timer timer;
+	__u64 last_ns; /* when it last ticked (or was armed) */
+	__u64 next_ns; /* when it is to tick next */
+};
+
+/* One clock per possible CPU, indexed by CPU number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the number of possible CPUs, set by user space before load */
+	__type(key, __u32);
+	__type(value, struct hearth_clock);
+} clocks SEC(".maps");
+
+/* What arming each CPU's clock gave: 1 when it runs, a negative errno, 0 before it was tried. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the number of possible CPUs */
+	__type(key, __u32);
+	__type(value, __s64);
+} clock_armed SEC(".maps");
+
+/* Periodic sampling: when each CPU's perf event last ran the program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} perf_last SEC(".maps");
 
 /* Where a thread's PyThreadState was found, so most samples skip the list walk. */
 struct pythread {
@@ -191,14 +241,36 @@ static __always_inline bool in_user_mode(struct bpf_perf_event_data *ctx)
 }
 
 /*
- * The user registers at the sample: the context's when it interrupted user
- * code, else those saved at kernel entry. False when they cannot be read.
+ * Whether the sampling clock's tick interrupted kernel code. The tick runs
+ * on the way out of an interrupt; the registers the kernel saved at its
+ * entry from user space (task_pt_regs) hold an orig_ax of -1 (or another
+ * negative vector) when that entry was this interrupt, and the system call
+ * number or an exception's error code when the task was in the kernel
+ * already. A kernel thread has no user side at all.
  */
-static __always_inline bool read_uregs(struct bpf_perf_event_data *ctx, struct hearth_uregs *r)
+static __always_inline bool clock_in_kernel(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+#if defined(__TARGET_ARCH_x86)
+	if (!regs || !BPF_CORE_READ(regs, sp))
+		return true;
+	return (long)BPF_CORE_READ(regs, orig_ax) >= 0;
+#else
+	return true;
+#endif
+}
+
+/*
+ * The user registers at the sample: the perf context's when it interrupted
+ * user code (@from_ctx), else those saved at kernel entry. False when they
+ * cannot be read.
+ */
+static __always_inline bool read_uregs(struct bpf_perf_event_data *ctx, bool from_ctx, struct hearth_uregs *r)
 {
 	struct pt_regs *regs;
 
-	if (in_user_mode(ctx)) {
+	if (from_ctx) {
 		r->ip = ctx->regs.ip;
 		r->sp = ctx->regs.sp;
 		r->bp = ctx->regs.bp;
@@ -460,14 +532,22 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 	return c.n;
 }
 
-SEC("perf_event")
-int hearth_sample(struct bpf_perf_event_data *ctx)
+/*
+ * Take one sample of the current task, @weight_ns of CPU time, if it is a
+ * target. @ctx is the perf event's context, or NULL (@clock) when the
+ * CPU's sampling clock runs this from its timer, in softirq context: the
+ * interrupted user registers are then those the kernel saved at entry
+ * (task_pt_regs), and the kernel stack is the current one, timer frames
+ * first (user space cuts them).
+ */
+static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clock, __u64 now,
+				       __u64 weight_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, cpu;
 	const struct hearth_pyproc *pp;
 	__u8 *copy;
-	bool leaf;
+	bool leaf, in_kernel;
 	struct task_struct *task;
 	struct hearth_sample *s;
 	struct scratch *buf;
@@ -484,22 +564,28 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	s = (struct hearth_sample *)buf->data;
 	s->hdr.type = HEARTH_EVENT_SAMPLE;
-	s->time_ns = bpf_ktime_get_ns();
+	s->time_ns = now;
+	s->weight_ns = weight_ns;
 	s->pid = tgid;
 	s->tid = (__u32)id;
 	s->cpu = cpu;
-	s->flags = 0;
+	s->flags = clock ? HEARTH_SAMPLE_CLOCK : 0;
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	task = (struct task_struct *)bpf_get_current_task();
 	if (bpf_probe_read_kernel_str(s->process_comm, sizeof(s->process_comm),
 				      BPF_CORE_READ(task, group_leader, comm)) < 0)
 		s->process_comm[0] = '\0';
 
+	in_kernel = clock ? clock_in_kernel() : !in_user_mode(ctx);
 	/* In user mode there is no kernel stack to read: skip the helper call. */
-	if (!in_user_mode(ctx)) {
+	if (in_kernel) {
 		s->flags |= HEARTH_SAMPLE_IN_KERNEL;
 		if (collect_kernel) {
-			klen = bpf_get_stack(ctx, buf->data + sizeof(*s), STACK_BYTES, 0);
+			if (clock)
+				klen = bpf_get_task_stack(bpf_get_current_task_btf(), buf->data + sizeof(*s),
+							  STACK_BYTES, 0);
+			else
+				klen = bpf_get_stack(ctx, buf->data + sizeof(*s), STACK_BYTES, 0);
 			if (klen < 0) {
 				s->flags |= HEARTH_SAMPLE_KSTACK_FAILED;
 				counter_inc(HEARTH_COUNTER_KSTACK_FAILED);
@@ -518,8 +604,12 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 			plen = 0;
 	}
 	if (collect_user && (!plen || python_user_stacks)) {
-		ulen = bpf_get_stack(ctx, buf->data + sizeof(*s) + klen + plen, STACK_BYTES,
-				     BPF_F_USER_STACK);
+		if (clock)
+			ulen = bpf_get_task_stack(bpf_get_current_task_btf(), buf->data + sizeof(*s) + klen + plen,
+						  STACK_BYTES, BPF_F_USER_STACK);
+		else
+			ulen = bpf_get_stack(ctx, buf->data + sizeof(*s) + klen + plen, STACK_BYTES,
+					     BPF_F_USER_STACK);
 		if (ulen < 0) {
 			s->flags |= HEARTH_SAMPLE_USTACK_FAILED;
 			counter_inc(HEARTH_COUNTER_USTACK_FAILED);
@@ -542,7 +632,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		if (off > sizeof(buf->data) - sizeof(*r) - HEARTH_STACK_COPY_MAX - 4096)
 			return 0; /* never: for the verifier */
 		r = (void *)(buf->data + off);
-		if (read_uregs(ctx, r)) {
+		if (read_uregs(ctx, !clock && !in_kernel, r)) {
 			s->flags |= HEARTH_SAMPLE_UREGS | (leaf ? HEARTH_SAMPLE_LEAF_COPY : 0);
 			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp, plen > 0, leaf);
 			dlen = sizeof(*r) + s->stack_bytes;
@@ -562,6 +652,110 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	counter_inc(HEARTH_COUNTER_EMITTED);
+	return 0;
+}
+
+/*
+ * Periodic sampling (--periodic, or kernels without pinned BPF timers): the
+ * cpu-clock perf event of each CPU runs this every 1/rate seconds. The weight
+ * is the time since the CPU's previous run, which is the period unless the
+ * kernel throttled or restarted the event.
+ */
+SEC("perf_event")
+int hearth_sample(struct bpf_perf_event_data *ctx)
+{
+	__u32 zero = 0;
+	__u64 now = bpf_ktime_get_ns(), weight = mean_ns, *last = bpf_map_lookup_elem(&perf_last, &zero);
+
+	if (last) {
+		if (*last && now > *last)
+			weight = now - *last;
+		*last = now;
+	}
+	counter_inc(HEARTH_COUNTER_TICKS);
+	return take_sample(ctx, false, now, weight);
+}
+
+/* The next interval of the sampling clock: exponential, with mean mean_ns (and a floor). */
+static __always_inline __u64 clock_interval(void)
+{
+	__u32 u = bpf_get_prandom_u32(), i = u >> 24, f = (u >> 8) & 0xffff;
+	__u64 a = exp_table[i & (HEARTH_EXP_STEPS - 1)], b = exp_table[(i & (HEARTH_EXP_STEPS - 1)) + 1];
+	__u64 q = a + (((b > a ? b - a : 0) * f) >> 16);
+
+	return clock_floor_ns + ((clock_span_ns * q) >> 16);
+}
+
+/*
+ * One tick of a CPU's sampling clock (a pinned BPF timer, softirq context):
+ * schedule the next at an exponentially distributed time, then sample what
+ * was running. Scheduled from the planned time, not from now, so the rate
+ * holds when ticks run late; a tick later than its successor's time starts
+ * again from now. The weight is the planned interval, not the one measured:
+ * a tick runs late when the CPU was busy with interrupts off, which a
+ * target in user code rarely is, so measured intervals ending on a
+ * target's tick would come out short and the time shared out wrong.
+ */
+static int clock_tick(void *map, __u32 *key, struct hearth_clock *c)
+{
+	__u64 now = bpf_ktime_get_ns(), weight = c->next_ns - c->last_ns, next, *ns;
+	__u32 slot = HEARTH_COUNTER_CLOCK_NS;
+
+	if (bpf_get_smp_processor_id() != *key) {
+		/* The CPU went offline and the timer moved: stop it; user space arms the CPU again. */
+		counter_inc(HEARTH_COUNTER_CLOCK_MOVED);
+		return 0;
+	}
+	c->last_ns = c->next_ns;
+	next = c->next_ns + clock_interval();
+	if (next <= now)
+		next = now + clock_interval();
+	c->next_ns = next;
+	if (!clock_stopping)
+		bpf_timer_start(&c->timer, next, BPF_F_TIMER_ABS | BPF_F_TIMER_CPU_PIN);
+	counter_inc(HEARTH_COUNTER_TICKS);
+	take_sample(NULL, true, now, weight);
+	ns = bpf_map_lookup_elem(&counters, &slot);
+	if (ns)
+		*ns += bpf_ktime_get_ns() - now;
+	return 0;
+}
+
+/*
+ * Arm the sampling clock of the CPU this runs on: user space renames one of
+ * its threads (prctl PR_SET_NAME) from each CPU in turn, and the rename's
+ * tracepoint runs this there. The result goes into clock_armed[cpu].
+ */
+SEC("tp_btf/task_rename")
+int BPF_PROG(hearth_arm, struct task_struct *task, const char *comm)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct hearth_clock *c;
+	__s64 *result;
+	__u64 now;
+	long r;
+
+	if (!clock_arming || (bpf_get_current_pid_tgid() >> 32) != self_tgid)
+		return 0;
+	c = bpf_map_lookup_elem(&clocks, &cpu);
+	result = bpf_map_lookup_elem(&clock_armed, &cpu);
+	if (!c || !result)
+		return 0;
+	r = bpf_timer_init(&c->timer, &clocks, CLOCK_MONOTONIC);
+	if (r < 0 && r != -EBUSY) {
+		*result = r;
+		return 0;
+	}
+	r = bpf_timer_set_callback(&c->timer, clock_tick);
+	if (r < 0) {
+		*result = r;
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	c->last_ns = now;
+	c->next_ns = now + clock_interval();
+	r = bpf_timer_start(&c->timer, c->next_ns, BPF_F_TIMER_ABS | BPF_F_TIMER_CPU_PIN);
+	*result = r < 0 ? r : 1;
 	return 0;
 }
 

@@ -43,6 +43,17 @@
 /* A thread found to have no thread state is looked for again after this long. */
 #define HEARTH_PY_NEGATIVE_NS 100000000ull
 
+/*
+ * The sampling clock: the intervals between one CPU's samples are drawn
+ * from an exponential distribution (a Poisson process, so no periodic work
+ * can alias with it). The inverse of its distribution function is a table
+ * of HEARTH_EXP_STEPS + 1 points, in units of the mean interval as 16.16
+ * fixed point, filled by user space (no floating point in BPF).
+ */
+#define HEARTH_EXP_STEPS 256
+/* CPUs the clock can be armed on (the clocks map is sized to the possible CPUs, at most this). */
+#define HEARTH_MAX_CPUS 4096
+
 /* What dwarf_procs says of a process's samples (--unwind auto). */
 enum hearth_copy {
 	HEARTH_COPY_STACK = 1, /* no frame pointers: the stack, for DWARF unwinding */
@@ -69,6 +80,12 @@ enum hearth_sample_flags {
 	HEARTH_SAMPLE_UREGS = 1 << 8,         /* user registers and a stack copy follow (DWARF) */
 	HEARTH_SAMPLE_UREGS_FAILED = 1 << 9,  /* ...were wanted but the registers could not be read */
 	HEARTH_SAMPLE_LEAF_COPY = 1 << 10,    /* the copy is HEARTH_COPY_LEAF's: leaf frames of a native sample */
+	/*
+	 * Taken by the CPU's sampling clock (a BPF timer, in softirq context)
+	 * rather than a perf event: the kernel stack starts with the timer and
+	 * interrupt-exit frames that ran the program, above the interrupted code.
+	 */
+	HEARTH_SAMPLE_CLOCK = 1 << 11,
 };
 
 /* The user registers DWARF unwinding starts from (x86-64): where it ran and the callee-saved ones. */
@@ -90,6 +107,9 @@ enum hearth_counter {
 	HEARTH_COUNTER_PY_LIST_WALKS,   /* thread-state lists walked (cache misses) */
 	HEARTH_COUNTER_PY_FAILED,       /* frame chains cut by a failed read */
 	HEARTH_COUNTER_CGROUP_JOINED,   /* processes made targets by a watched cgroup */
+	HEARTH_COUNTER_TICKS,           /* sampling ticks, every process's (timer fires or perf overflows) */
+	HEARTH_COUNTER_CLOCK_NS,        /* time the sampling clock's program ran (it times itself) */
+	HEARTH_COUNTER_CLOCK_MOVED,     /* clock ticks on another CPU than the clock's (hotplug): stopped */
 	HEARTH_COUNTER_MAX,
 };
 
@@ -107,6 +127,13 @@ struct hearth_event_header {
 struct hearth_sample {
 	struct hearth_event_header hdr;
 	__u64 time_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	/*
+	 * CPU time the sample stands for: since the same CPU's previous
+	 * sampling tick (as planned, for the random clock), whichever process
+	 * that tick found. Sums to the time sampled whatever the intervals
+	 * were (random, stretched, throttled).
+	 */
+	__u64 weight_ns;
 	__u32 pid;     /* thread-group id */
 	__u32 tid;
 	__u32 cpu;
