@@ -571,8 +571,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 	if (arg_auto)
 		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF, "
 				"and %" PRIu64 " whose frame-pointer walks DWARF contradicted; %" PRIu64 " frame-pointer "
-				"samples with a leaf in code without them, %" PRIu64 " given its caller back by DWARF\n",
-			st->dwarf_processes, st->dwarf_switched, st->leaf_samples, st->leaf_fixed);
+				"samples with a leaf in code without them, %" PRIu64 " given its caller back by DWARF; "
+				"%" PRIu64 " walks cut short at a return into code without them ([incomplete])\n",
+			st->dwarf_processes, st->dwarf_switched, st->leaf_samples, st->leaf_fixed, st->walks_cut);
 	if (arg_dwarf && (!arg_auto || st->dwarf_processes || st->dwarf_switched)) {
 		fprintf(stderr, "hearth: DWARF: %" PRIu64 " stacks unwound, %.1f frames each, %" PRIu64
 				" without user registers; ended by:", st->dwarf_samples,

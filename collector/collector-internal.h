@@ -35,11 +35,16 @@
 #define COLLECTOR_WALK_FIRST 256
 #define COLLECTOR_WALK_EVERY 16
 #define COLLECTOR_WALK_WINDOW 32
+/* Past a tenth of a window of samples whose walks were cut short, the stacks are copied whole too. */
+#define COLLECTOR_CUT_WINDOW 64
 
 struct collector_walks {
 	uint32_t samples; /* samples of the process with frame-pointer walks */
 	uint16_t checked; /* walks checked in this window */
 	uint16_t broken;  /* ...that missed or changed a frame DWARF found */
+	bool deciding;    /* first window: stacks still copied whole, walks checked against them */
+	uint16_t cut_seen; /* samples in this window of cut walks */
+	uint16_t cuts;     /* ...whose walk was cut short */
 };/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
 #define COLLECTOR_PY_STACK_COPY 4096
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
@@ -64,6 +69,7 @@ struct collector {
 	struct collector_walks *walks; /* unwind_auto: per process, what its frame-pointer walks crossed */
 	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
 	uint64_t walk_ips[COLLECTOR_LEAF_FIX_DEPTH]; /* DWARF frames of a frame-pointer sample's small copy */
+	uint64_t fixed_ips[HEARTH_MAX_STACK_DEPTH]; /* a frame-pointer walk with its leaf fixed */
 	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
@@ -86,20 +92,44 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 
 /*
  * Fix a frame-pointer stack whose leaf is in code without them, from the
- * sample's small stack copy. Returns how many DWARF frames it found (left
- * in c->walk_ips for collector_watch_walks()), 0 when it needed none.
+ * sample's stack copy (the result in @out, room for HEARTH_MAX_STACK_DEPTH).
+ * Returns how many DWARF frames it found (left in c->walk_ips for
+ * collector_watch_walks()), 0 when it needed none; *@ret_head as below.
  */
 size_t collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
-			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu);
+			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu, uint64_t *out,
+			  size_t *ret_head);
+
+/*
+ * unwind_auto: a frame-pointer walk is trusted only through code with frame
+ * pointers. Past a return address into code without them (a callback from
+ * libc's qsort), the next frame came from whatever that code kept in rbp:
+ * cut the walk there (*@n) and return true, so the sample shows an
+ * incomplete chain, never a wrong one. The first @head frames are not the
+ * walk's (collector_fix_leaf()); @head 0 keeps the leaf only.
+ */
+bool collector_cut_walk(struct collector *c, struct process *p, const struct hearth_sample *s, const __u64 *ips,
+			size_t *n, size_t head);
+
+/*
+ * unwind_auto: a frame-pointer process's first window of samples is copied
+ * whole and shown as DWARF unwinds it (@dw); check each one's walk (@fp)
+ * against it, and at the window's end leave the process to frame pointers
+ * and leaf copies, or copy its stacks whole from then on when a tenth of
+ * the walks were wrong. Returns 0 or -errno.
+ */
+int collector_decide_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
+			   const struct hearth_uregs *ur, const __u64 *fp, size_t nfp, const __u64 *dw, size_t ndw);
 
 /*
  * unwind_auto: check the frame-pointer walk @uips of sample @s against
  * DWARF over its stack copy (some samples only; @walked DWARF frames are in
  * c->walk_ips already when not 0); copy the process's stacks whole once a
- * tenth of them disagree. Returns 0 or -errno.
+ * tenth of them disagree, or a tenth of its samples' walks were cut short
+ * (@cut: collector_cut_walk()). Returns 0 or -errno.
  */
 int collector_watch_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
-			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked);
+			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked, bool cut);
 
 /* Append the native frames below the innermost Python frame; *@ret_found when the loop was met. */
 int collector_leaf_natives(struct collector *c, size_t id, struct process *p, const __u64 *ips, size_t nips,

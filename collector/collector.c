@@ -432,7 +432,7 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	size_t parts = sizeof(*s) + s->kernel_bytes + s->python_bytes + s->user_bytes;
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
 	const struct hearth_uregs *ur = NULL;
-	bool truncated = nu == HEARTH_MAX_STACK_DEPTH;
+	bool truncated = nu == HEARTH_MAX_STACK_DEPTH, cut_walk = false;
 	/* The first user address is where it ran, unless the sample came from the kernel. */
 	bool from_kernel = nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL);
 	struct process *p;
@@ -531,15 +531,25 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;
 	if (ur && p && c->unwinder && (s->flags & HEARTH_SAMPLE_LEAF_COPY)) {
-		size_t walked = collector_fix_leaf(c, p, s, ur, &uips, &nu);
+		size_t head, walked = collector_fix_leaf(c, p, s, ur, &uips, &nu, c->dwarf_ips, &head), full = nu;
 
-		if ((r = collector_watch_walks(c, id, p, s, ur, uips, nu, walked)) < 0 && r != -ENOENT)
+		if (collector_cut_walk(c, p, s, uips, &nu, head)) {
+			c->stats.walks_cut++;
+			cut_walk = true;
+			truncated = false;
+		}
+		if ((r = collector_watch_walks(c, id, p, s, ur, uips, full, walked, cut_walk)) < 0 && r != -ENOENT)
 			return r;
 	} else if (ur && p && c->unwinder) {
+		const __u64 *fp = uips;
+		size_t nfp = nu;
 		bool partial;
 
 		r = collector_unwind(c, p, s, ur, HEARTH_MAX_STACK_DEPTH, &uips, &nu, &truncated, &partial);
 		if (r < 0)
+			return r;
+		if (c->walks[id].deciding && uips != fp &&
+		    (r = collector_decide_walks(c, id, p, s, ur, fp, nfp, uips, nu)) < 0 && r != -ENOENT)
 			return r;
 	}
 	for (size_t i = 0; i < nu; i++) {
@@ -558,6 +568,8 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 		if ((r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[truncated]", &c->frames[n++])) < 0)
 			goto full;
 	}
+	if (cut_walk && (r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[incomplete]", &c->frames[n++])) < 0)
+		goto full;
 	if (n == 0 && (r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[no stack]", &c->frames[n++])) < 0)
 		goto full;
 	for (size_t i = 0; i < n; i++) {

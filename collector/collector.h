@@ -92,6 +92,7 @@ struct collector_stats {
 	uint64_t dwarf_switched;   /* unwind_auto: frame-pointer processes copied whole, DWARF contradicting their walks */
 	uint64_t leaf_samples;     /* unwind_auto, frame pointers: samples whose leaf is in code without them */
 	uint64_t leaf_fixed;       /* ...whose leaf's caller DWARF found (the walk had skipped it) */
+	uint64_t walks_cut;        /* unwind_auto: frame-pointer walks cut at a return into code without them */
 	uint64_t dwarf_debug_frames; /* CFI lookups .debug_frame answered (no .eh_frame entry); cached after */
 	uint64_t dwarf_files_failed; /* mapped files the unwinder could not open or parse */
 };
@@ -145,7 +146,9 @@ int collector__drain(struct collector *c);
 /*
  * Housekeeping to call every so often (say every 100 ms): look again for
  * CPython in processes where it is not settled yet, sampled or not. Returns
- * 0 or -errno.
+ * how many are still being looked at (call again sooner then: an
+ * interpreter starting up is retried every 10 ms, and its samples have no
+ * Python frames until it is found), or -errno.
  */
 int collector__tick(struct collector *c);
 

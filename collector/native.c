@@ -83,14 +83,18 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
 			continue;
 		need = !collector_file_has_fp(c, pid, m);
 	}
-	c->walks[id] = (struct collector_walks){ 0 };
+	/*
+	 * Frame pointers: the stacks are still copied whole (and shown as DWARF
+	 * finds them) until a window of walks has been checked against them;
+	 * then only a little, to fix leaves without frame pointers.
+	 */
+	c->walks[id] = (struct collector_walks){ .deciding = !need };
 	/* Counted once a process: a command is seen before its exec (as hearth) and after. */
 	if (need != c->dwarf_on[id]) {
 		c->stats.dwarf_processes += need ? 1 : -1;
 		c->dwarf_on[id] = need;
 	}
-	/* Frame pointers are walked in BPF; a little stack lets a leaf without them be fixed. */
-	return sampler__set_copy(c->sampler, pid, need ? HEARTH_COPY_STACK : HEARTH_COPY_LEAF);
+	return sampler__set_copy(c->sampler, pid, HEARTH_COPY_STACK);
 }
 
 /*
@@ -102,10 +106,14 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
  * above it keep rbp, as the ABI wants), so the walk's second address is that
  * frame's return address, and the walk goes on from there. Checked against
  * the DWARF frame after it when the copy reaches that far. *@uips and *@nu
- * are replaced when the leaf is fixed.
+ * are replaced, pointing into @out, when the leaf is fixed. *@ret_head is
+ * how many frames at the head of the result do not come from the walk: the
+ * leaf (1), the frames DWARF put in (k + 1), or 0 when the leaf is in code
+ * without frame pointers and its caller could not be found.
  */
 size_t collector_fix_leaf(struct collector *c, struct process *p, const struct hearth_sample *s,
-			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu)
+			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu, uint64_t *out,
+			  size_t *ret_head)
 {
 	const struct procmaps *maps = process__maps(p);
 	struct unwind_snapshot snap = collector_snapshot(s, ur);
@@ -113,6 +121,7 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
 	enum unwind_stop stop;
 	size_t n = 0, k;
 
+	*ret_head = 1;
 	if (!maps || *nu < 2 || (*uips)[0] != ur->ip)
 		return 0;
 	m = procmaps__find(maps, ur->ip);
@@ -120,6 +129,7 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
 	if (!m || !procmap__is_file(m) || collector_file_has_fp(c, s->pid, m))
 		return 0;
 	c->stats.leaf_samples++;
+	*ret_head = 0;
 	if (unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->walk_ips, COLLECTOR_LEAF_FIX_DEPTH, &n,
 			     &stop) < 0)
 		return 0;
@@ -137,12 +147,112 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
 		return n;
 	if (k + *nu > HEARTH_MAX_STACK_DEPTH)
 		*nu = HEARTH_MAX_STACK_DEPTH - k;
-	memcpy(c->dwarf_ips, c->walk_ips, (k + 1) * sizeof(c->dwarf_ips[0]));
-	memcpy(&c->dwarf_ips[k + 1], &(*uips)[1], (*nu - 1) * sizeof(c->dwarf_ips[0]));
-	*uips = (const __u64 *)c->dwarf_ips;
+	memcpy(out, c->walk_ips, (k + 1) * sizeof(out[0]));
+	memmove(&out[k + 1], &(*uips)[1], (*nu - 1) * sizeof(out[0]));
+	*uips = (const __u64 *)out;
 	*nu += k;
+	*ret_head = k + 1;
 	c->stats.leaf_fixed++;
 	return n;
+}
+
+/*
+ * Where a thread's frame chain ends in code without frame pointers: the C
+ * library's start of a program or a thread. A walk that stops anywhere else
+ * in such code lost the frames above.
+ */
+static bool collector_is_root(struct collector *c, struct process *p, uint64_t addr)
+{
+	static const char *const roots[] = {
+		"__libc_start_call_main", "__libc_start_main", "__libc_start_main_impl", "start_thread",
+		"clone", "clone3", "__clone", "__clone3", "_start", "thread_start",
+	};
+	uint32_t id;
+	const char *name;
+
+	if (process__symbolize(p, c->symcache, c->profile, addr, &id) < 0)
+		return false;
+	name = profile__str(c->profile, profile__frame(c->profile, id)->name);
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+		if (!strcmp(name, roots[i]))
+			return true;
+	return false;
+}
+
+/* Whether return address @ret lies in a mapped file without frame pointers. */
+static bool collector_ret_without_fp(struct collector *c, const struct procmaps *maps, pid_t pid, uint64_t ret)
+{
+	const struct procmap *m = procmaps__find(maps, ret - 1);
+
+	return m && procmap__is_file(m) && !collector_file_has_fp(c, pid, m);
+}
+
+bool collector_cut_walk(struct collector *c, struct process *p, const struct hearth_sample *s, const __u64 *ips,
+			size_t *n, size_t head)
+{
+	const struct procmaps *maps = process__maps(p);
+
+	if (!maps)
+		return false;
+	if (!head) {
+		/* Its caller is missing: only the leaf is known for sure. */
+		*n = 1;
+		return true;
+	}
+	for (size_t i = head; i < *n; i++) {
+		if (!collector_ret_without_fp(c, maps, s->pid, ips[i]))
+			continue;
+		if (i + 1 < *n) {
+			*n = i + 1;
+			return true;
+		}
+		/* The last frame: a walk may end there only at a program's or thread's start. */
+		return !collector_is_root(c, p, ips[i] - 1);
+	}
+	return false;
+}
+
+/* Copy the stacks of process @id whole from now on: its frame-pointer walks prove wrong or short. */
+static int collector_copy_whole(struct collector *c, size_t id, pid_t pid)
+{
+	c->dwarf_on[id] = true;
+	c->stats.dwarf_switched++;
+	return sampler__set_copy(c->sampler, pid, HEARTH_COPY_STACK);
+}
+
+int collector_decide_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
+			   const struct hearth_uregs *ur, const __u64 *fp, size_t nfp, const __u64 *dw, size_t ndw)
+{
+	struct collector_walks *w = &c->walks[id];
+	size_t head, n = nfp;
+	bool broken = false;
+
+	if (!w->deciding)
+		return 0;
+	/* What LEAF mode would show: the walk with its leaf fixed, cut at a return into code without them. */
+	collector_fix_leaf(c, p, s, ur, &fp, &n, c->fixed_ips, &head);
+	/*
+	 * A leaf in code without frame pointers whose caller DWARF could not find
+	 * in a little stack (the dynamic loader starting the program): LEAF
+	 * mode shows it cut short, and it says nothing of the program's walks.
+	 */
+	if (head == 0)
+		return 0;
+	for (size_t i = 1; i < n && i < ndw && !broken; i++)
+		broken = fp[i] != dw[i];
+	/* Shorter than DWARF's: right only if what it lost is where programs and threads start. */
+	for (size_t i = n; i < ndw && !broken && process__maps(p); i++)
+		broken = !collector_ret_without_fp(c, process__maps(p), s->pid, dw[i]) && !collector_is_root(c, p, dw[i] - 1);
+	w->samples++;
+	w->broken += broken;
+	if (++w->checked < COLLECTOR_WALK_WINDOW)
+		return 0;
+	broken = w->broken * 10 >= w->checked;
+	w->checked = w->broken = 0;
+	w->deciding = false;
+	if (broken)
+		return collector_copy_whole(c, id, s->pid); /* copied whole already; say it again */
+	return sampler__set_copy(c->sampler, s->pid, HEARTH_COPY_LEAF);
 }
 
 /*
@@ -191,7 +301,7 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 }
 
 int collector_watch_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
-			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked)
+			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked, bool cut)
 {
 	const struct procmaps *maps = process__maps(p);
 	struct collector_walks *w = &c->walks[id];
@@ -202,6 +312,14 @@ int collector_watch_walks(struct collector *c, size_t id, struct process *p, con
 
 	if (c->dwarf_on[id] || !maps)
 		return 0;
+	/* Cut short (shown [incomplete]): cheap to tell, so every sample counts. */
+	w->cuts += cut;
+	if (++w->cut_seen >= COLLECTOR_CUT_WINDOW) {
+		broken = w->cuts * 10 >= w->cut_seen;
+		w->cut_seen = w->cuts = 0;
+		if (broken)
+			return collector_copy_whole(c, id, s->pid);
+	}
 	if (w->samples++ >= COLLECTOR_WALK_FIRST && w->samples % COLLECTOR_WALK_EVERY)
 		return 0;
 	/* What DWARF finds in the copy (found already when the leaf needed it), the walk must have found too. */
@@ -217,9 +335,7 @@ int collector_watch_walks(struct collector *c, size_t id, struct process *p, con
 	w->checked = w->broken = 0;
 	if (!broken)
 		return 0;
-	c->dwarf_on[id] = true;
-	c->stats.dwarf_switched++;
-	return sampler__set_copy(c->sampler, s->pid, HEARTH_COPY_STACK);
+	return collector_copy_whole(c, id, s->pid);
 }
 
 /*

@@ -26,7 +26,7 @@ struct sampler_options {
 	size_t ring_bytes; /* power of two, at least a page; 0 = default */
 	bool all_processes; /* every process but this one, not only the targets */
 	uint32_t stack_copy_bytes; /* user stack copied per sample for DWARF unwinding (0: none) */
-	bool stack_copy_some;      /* ...only for processes given to sampler__set_dwarf() */
+	bool stack_copy_some;      /* ...as sampler__set_copy() says per process (whole until it says) */
 	uint32_t py_stack_copy_bytes; /* ...at most this much for samples with Python frames (0: the same) */
 	bool periodic; /* cpu-clock perf events at fixed intervals on every CPU, not the random clock */
 };
@@ -75,7 +75,7 @@ int sampler__watch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level
 int sampler__unwatch_cgroup(struct sampler *s, uint64_t id, unsigned int max_level);
 
 /*
- * With stack_copy_some: copy the stacks of @pid's samples (HEARTH_COPY_STACK),
+ * With stack_copy_some: copy the stacks of @pid's samples whole (HEARTH_COPY_STACK, or 0: the default),
  * only their leaf frames' (HEARTH_COPY_LEAF), or nothing (0). Returns 0 or -errno.
  */
 int sampler__set_copy(struct sampler *s, pid_t pid, enum hearth_copy copy);

@@ -38,7 +38,11 @@ const volatile __u32 stack_copy_bytes = 0;
 /* With Python frames found, copy at most this much (0: stack_copy_bytes): without --native only the
  * native frames down to the innermost activation of the loop are used, a few hundred bytes. */
 const volatile __u32 py_stack_copy_bytes = 0;
-/* Copy it for every process; else only for those in dwarf_procs (--unwind auto). */
+/*
+ * Copy it whole for every process; else as dwarf_procs says (--unwind auto):
+ * a frame-pointer process's leaf only, once user space decided its walks
+ * hold, and whole for the others, those not decided yet included.
+ */
 const volatile bool unwind_all = true;
 /* Send the frame-pointer user stack of samples with Python frames too. */
 const volatile bool python_user_stacks = false;
@@ -625,7 +629,7 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 	 */
 	copy = unwind_all ? NULL : bpf_map_lookup_elem(&dwarf_procs, &tgid);
 	leaf = copy && *copy == HEARTH_COPY_LEAF;
-	if (collect_user && stack_copy_bytes && (unwind_all || copy) && !(leaf && plen)) {
+	if (collect_user && stack_copy_bytes && !(leaf && plen)) {
 		__u32 off = sizeof(*s) + klen + plen + ulen;
 		struct hearth_uregs *r;
 
