@@ -40,6 +40,7 @@
 #define RECORD_DEFAULT_RATE 99
 #define RECORD_MAX_RATE 10000
 #define RECORD_POLL_MS 100
+#define RECORD_LOOK_MS 10
 #define RECORD_MAX_WATCHED 4096
 /* User stack copied per sample with --unwind dwarf (see README: truncation by size). */
 #define RECORD_DEFAULT_STACK_SIZE 16384
@@ -661,12 +662,14 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 {
 	bool tty = isatty(STDERR_FILENO);
 	uint64_t last_status = 0;
+	int looking = 0;
 
 	*ret_interrupted = false;
 	for (;;) {
 		struct epoll_event evs[16];
 		uint64_t now = time_now_ns();
-		int timeout = RECORD_POLL_MS, n, r;
+		/* An interpreter starting up is looked for every 10 ms: its samples wait for its frames. */
+		int timeout = looking ? RECORD_LOOK_MS : RECORD_POLL_MS, n, r;
 
 		if (arg_duration_ns && now - start_ns >= arg_duration_ns)
 			return 0;
@@ -684,6 +687,7 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 		r = collector__tick(rec->collector);
 		if (r < 0)
 			return r;
+		looking = r;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 

@@ -151,7 +151,7 @@ static int collector_python_probe(struct collector *c, size_t id, pid_t pid)
 		return 0;
 	r = pyprocess__probe(py, time_now_ns(), &b);
 	if (r == 1) {
-		c->stats.py_processes++;
+		c->stats.py_processes += pyprocess__state(py) == PYPROCESS_ACTIVE;
 		r = sampler__set_python(c->sampler, pid, &b);
 		if (r < 0)
 			return r;
@@ -734,6 +734,7 @@ static int collector_compact_pids(struct collector *c)
 int collector__tick(struct collector *c)
 {
 	uint64_t now = time_now_ns();
+	int looking = 0;
 
 	if (intern__count(c->pids) >= c->opts.max_processes / 4 * 3) {
 		int r = collector_compact_pids(c);
@@ -764,8 +765,9 @@ int collector__tick(struct collector *c)
 		r = collector_python_probe(c, i, *pid);
 		if (r < 0 && r != -ESRCH)
 			return r;
+		looking += pyprocess__state(c->pyprocs[i]) == PYPROCESS_LOOKING;
 	}
-	return 0;
+	return looking;
 }
 
 int collector__stats(struct collector *c, struct collector_stats *ret)

@@ -36,6 +36,7 @@ struct pyprocess {
 	struct intern *frame_keys; /* key: struct frame_key; id indexes frame_ids */
 	uint32_t *frame_ids;
 	struct pyprocess_stats stats;
+	bool starting; /* the sampler watches for the interpreter already: it is starting up */
 };
 
 struct frame_key {
@@ -89,6 +90,7 @@ void pyprocess__reset(struct pyprocess *p)
 	p->error = 0;
 	p->tries = 0;
 	p->next_try_ns = 0;
+	p->starting = false;
 	memset(&p->info, 0, sizeof(p->info));
 }
 
@@ -117,6 +119,16 @@ static int16_t max16(int16_t a, int16_t b)
 	return a > b ? a : b;
 }
 
+/* Where the address of the interpreter is stored, to be read while it starts up; 0 when unknown. */
+static uint64_t pyprocess_interp_addr(const struct pyinfo *info)
+{
+	if (!info->offsets)
+		return 0;
+	if (info->runtime_addr && info->offsets->runtime_interpreters_head != PY_OFFSET_NONE)
+		return info->runtime_addr + info->offsets->runtime_interpreters_head;
+	return info->interp_head_addr;
+}
+
 /* The walker's view of the interpreter pyfind() found. */
 static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 {
@@ -127,6 +139,7 @@ static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 
 	memset(b, 0, sizeof(*b));
 	b->interp = p->info.interp;
+	b->interp_addr = pyprocess_interp_addr(&p->info);
 	b->interp_tstate_head = o->interp_tstate_head;
 	b->tstate_next = o->tstate_next;
 	b->tstate_thread_id = o->tstate_thread_id;
@@ -161,6 +174,8 @@ static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 	b->tstate_window = tw;
 	b->frame_window = fw;
 
+	if (!p->info.interp)
+		return 0; /* starting up: the GIL comes once the interpreter is found */
 	/* The GIL holder, told where pystack__gil_holder() looks. */
 	r = pystack__gil_addrs(p->stack, &holder, &locked);
 	if (r == -EPROTO)
@@ -181,19 +196,14 @@ static void pyprocess_retry(struct pyprocess *p, uint64_t now_ns)
 	p->next_try_ns = now_ns + (delay < PYPROCESS_RETRY_MAX_NS ? delay : PYPROCESS_RETRY_MAX_NS);
 }
 
-int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc *ret_bpf)
+/* Make what reading @p's frames takes from this look's findings, and the sampler's entry. */
+static int pyprocess_ready(struct pyprocess *p, struct hearth_pyproc *ret_bpf)
 {
 	int r;
 
-	if (p->state != PYPROCESS_LOOKING || now_ns < p->next_try_ns)
-		return 0;
-	p->tries++;
-	r = pyfind(p->pid, &p->info);
-	if (r == 0) {
-		/* Made again from this look's findings, which pyprocess_bpf() reads through it. */
-		p->stack = pystack__free(p->stack);
-		r = pystack__new(p->pid, &p->info, &p->stack);
-	}
+	/* Made again from this look's findings, which pyprocess_bpf() reads through it. */
+	p->stack = pystack__free(p->stack);
+	r = pystack__new(p->pid, &p->info, &p->stack);
 	if (r == 0)
 		r = pyprocess_bpf(p, ret_bpf);
 	if (r == 0 && !p->frame_keys) {
@@ -204,6 +214,30 @@ int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc 
 				r = -ENOMEM;
 		}
 	}
+	return r;
+}
+
+int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc *ret_bpf)
+{
+	int r;
+
+	if (p->state != PYPROCESS_LOOKING || now_ns < p->next_try_ns)
+		return 0;
+	p->tries++;
+	r = pyfind(p->pid, &p->info);
+	/*
+	 * Starting up, with the place known where its address will be: the
+	 * sampler can watch for the interpreter from its next sample on, rather
+	 * than from the next look of ours (a drain away, and the first samples
+	 * of a process are slow to take in).
+	 */
+	if (r == -EAGAIN && !p->starting && pyprocess_interp_addr(&p->info) && pyprocess_ready(p, ret_bpf) == 0) {
+		p->starting = true;
+		p->next_try_ns = now_ns + PYPROCESS_RETRY_NS;
+		return 1;
+	}
+	if (r == 0)
+		r = pyprocess_ready(p, ret_bpf);
 	p->error = r;
 	switch (r) {
 	case 0:
@@ -221,7 +255,9 @@ int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc 
 			p->state = PYPROCESS_NONE;
 		break;
 	case -EAGAIN:
-		break; /* an interpreter starting up: as long as it takes */
+		/* An interpreter starting up: it will be ready soon, look again soon (no backoff). */
+		p->next_try_ns = now_ns + PYPROCESS_RETRY_NS;
+		return 0;
 	default:
 		if (p->tries >= PYPROCESS_UNREADABLE_TRIES)
 			p->state = PYPROCESS_UNREADABLE;
@@ -282,7 +318,7 @@ int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hea
 	int line = 0, r;
 
 	*ret_skip = false;
-	if (p->state != PYPROCESS_ACTIVE || !p->stack)
+	if ((p->state != PYPROCESS_ACTIVE && !p->starting) || !p->stack)
 		return pyprocess_unknown(p, prof, f->code, ret_frame);
 	r = pystack__code_recent(p->stack, f->code, time_ns, PYPROCESS_CODE_MAX_AGE_NS, &code);
 	if (r == -ENOMEM)

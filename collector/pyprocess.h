@@ -46,9 +46,11 @@ struct pyprocess *pyprocess__free(struct pyprocess *p);
 
 /*
  * Look for CPython now if the backoff allows (@now_ns, CLOCK_MONOTONIC).
- * Returns 1 when the process just became PYPROCESS_ACTIVE, with *@ret_bpf
- * filled for the sampler; 0 when nothing changed (still looking, or settled);
- * -ESRCH when the process is gone.
+ * Returns 1 when the process just became PYPROCESS_ACTIVE, or was found
+ * starting up (still PYPROCESS_LOOKING: its interpreter is not made yet, but
+ * where its address will be is known, and the sampler can read it), with
+ * *@ret_bpf filled for the sampler; 0 when nothing changed (still looking,
+ * or settled); -ESRCH when the process is gone.
  */
 int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc *ret_bpf);
 

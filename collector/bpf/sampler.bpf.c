@@ -402,7 +402,7 @@ static long py_list_step(__u32 i, void *arg)
  * a mismatch, and for a thread without one once HEARTH_PY_NEGATIVE_NS passed.
  */
 static __always_inline __u64 py_find_tstate(const struct hearth_pyproc *pp, struct scratch *b,
-					    __u32 tid, __u64 fsbase, __u64 now)
+					    __u32 tid, __u64 fsbase, __u64 now, __u64 interp)
 {
 	struct pythread *t = bpf_map_lookup_elem(&pythreads, &tid);
 	struct pythread nt = { .fsbase = fsbase, .time_ns = now };
@@ -416,11 +416,13 @@ static __always_inline __u64 py_find_tstate(const struct hearth_pyproc *pp, stru
 			return t->tstate;
 	}
 	counter_inc(HEARTH_COUNTER_PY_LIST_WALKS);
-	if (bpf_probe_read_user(&c.ts, sizeof(c.ts), (const void *)(pp->interp + pp->interp_tstate_head)) < 0)
+	if (bpf_probe_read_user(&c.ts, sizeof(c.ts), (const void *)(interp + pp->interp_tstate_head)) < 0)
 		c.ts = 0;
 	bpf_loop(HEARTH_PY_MAX_THREADS, py_list_step, &c, 0);
 	nt.tstate = c.found ? c.ts : 0;
-	bpf_map_update_elem(&pythreads, &tid, &nt, BPF_ANY);
+	/* Starting up, a thread gets its state any moment: no negative answer is kept. */
+	if (nt.tstate || !pp->interp_addr || pp->interp)
+		bpf_map_update_elem(&pythreads, &tid, &nt, BPF_ANY);
 	return nt.tstate;
 }
 
@@ -499,7 +501,7 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 				     struct hearth_sample *s, struct hearth_pyframe *out)
 {
 	struct py_walk_ctx c = { .pp = pp, .b = b, .out = out };
-	__u64 fsbase = 0, ts, cframe;
+	__u64 fsbase = 0, ts, cframe, interp;
 
 #if defined(__TARGET_ARCH_x86)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -508,7 +510,12 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 #endif
 	s->flags |= HEARTH_SAMPLE_PY;
 	counter_inc(HEARTH_COUNTER_PY_SAMPLES);
-	ts = py_find_tstate(pp, b, s->tid, fsbase, s->time_ns);
+	/* An interpreter still starting up: user space knows where its address will be, not the address. */
+	interp = pp->interp;
+	if (!interp && pp->interp_addr &&
+	    bpf_probe_read_user(&interp, sizeof(interp), (const void *)pp->interp_addr) < 0)
+		interp = 0;
+	ts = interp ? py_find_tstate(pp, b, s->tid, fsbase, s->time_ns, interp) : 0;
 	if (!ts) {
 		counter_inc(HEARTH_COUNTER_PY_NO_THREAD);
 		return 0;

@@ -161,7 +161,8 @@ enum hearth_py_walk {
  * Fields read from a frame or a thread state lie below HEARTH_PY_WINDOW.
  */
 struct hearth_pyproc {
-	__u64 interp;          /* PyInterpreterState */
+	__u64 interp;          /* PyInterpreterState; 0 while starting up: read it from interp_addr */
+	__u64 interp_addr;     /* where the interpreter's address is stored (_PyRuntime, interp_head), or 0 */
 	__u64 gil_holder_addr; /* a PyThreadState pointer: the GIL holder (0: unknown) */
 	__u64 gil_locked_addr; /* an int, nonzero while the GIL is held (0: no such int) */
 	__u32 walk;            /* enum hearth_py_walk */

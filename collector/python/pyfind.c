@@ -645,10 +645,10 @@ static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, s
 		return -EPROTO;
 
 	r = pyinfo_find_interp(pid, maps, &pe, &info);
-	if (r < 0)
-		return r;
-	*ret = info;
-	return 0;
+	/* Starting up: what is known so far, so the interpreter can be watched for from BPF. */
+	if (r == 0 || r == -EAGAIN)
+		*ret = info;
+	return r;
 }
 
 static bool is_libpython(const char *path)
