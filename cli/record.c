@@ -19,6 +19,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -83,6 +84,7 @@ struct record {
 	int epfd;
 	pid_t child;
 	int child_status;
+	struct rusage child_usage; /* the command's CPU time (and its waited-for children's), once reaped */
 	bool child_reaped;
 	uint64_t unwatched; /* children we could not watch (table full) */
 	uint64_t start_ns;  /* when hearth started (CLOCK_MONOTONIC) */
@@ -724,6 +726,11 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 	}
 }
 
+static double record_seconds(const struct timeval *tv)
+{
+	return tv->tv_sec + tv->tv_usec / 1e6;
+}
+
 /* Wait for the command after recording; a second Ctrl-C kills it. */
 static void record_reap_child(struct record *rec, int sigfd)
 {
@@ -732,7 +739,7 @@ static void record_reap_child(struct record *rec, int sigfd)
 	for (;;) {
 		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
 		struct signalfd_siginfo si;
-		pid_t r = waitpid(rec->child, &rec->child_status, WNOHANG);
+		pid_t r = wait4(rec->child, &rec->child_status, WNOHANG, &rec->child_usage);
 
 		if (r == rec->child) {
 			rec->child_reaped = true;
@@ -744,7 +751,7 @@ static void record_reap_child(struct record *rec, int sigfd)
 			continue;
 		if (read(sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
 			kill(rec->child, SIGKILL);
-			waitpid(rec->child, &rec->child_status, 0);
+			wait4(rec->child, &rec->child_status, 0, &rec->child_usage);
 			rec->child_reaped = true;
 			return;
 		}
@@ -960,6 +967,13 @@ int verb_record(int argc, char **argv)
 				 WTERMSIG(rec.child_status), strsignal(WTERMSIG(rec.child_status)));
 		else if (isatty(STDERR_FILENO) || arg_verbose)
 			fprintf(stderr, "hearth: %s exited with status 0\n", arg_command[0]);
+		/* What the samples should add up to, for a command recorded from start to end. */
+		if (isatty(STDERR_FILENO) || arg_verbose)
+			fprintf(stderr, "hearth: %s used %.3f s of CPU (%.3f user, %.3f system); its samples stand "
+					"for %.3f s\n", arg_command[0],
+				record_seconds(&rec.child_usage.ru_utime) + record_seconds(&rec.child_usage.ru_stime),
+				record_seconds(&rec.child_usage.ru_utime), record_seconds(&rec.child_usage.ru_stime),
+				st.weight_ns / 1e9);
 	}
 	(void)interrupted;
 	goto out;

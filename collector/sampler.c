@@ -2,7 +2,6 @@
 #include "sampler.h"
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -65,17 +64,42 @@ static int sampler_ringbuf_cb(void *ctx, void *data, size_t size)
 	return s->fn(s->ctx, data, size);
 }
 
-/* Whether this kernel has the task_rename tracepoint the clock is armed through. */
-static bool sampler_can_arm(void)
+/*
+ * Open, set up and load the programs into s->skel; the clock's arming
+ * program only @with_clock (periodic sampling would only pay for its
+ * verification). Returns 0 or -errno, s->skel then NULL.
+ */
+static int sampler_load(struct sampler *s, const struct sampler_options *o, size_t ring, bool with_clock)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-	bool ok;
+	int r;
 
-	if (!btf)
-		return false;
-	ok = btf__find_by_name_kind(btf, "btf_trace_task_rename", BTF_KIND_TYPEDEF) > 0;
-	btf__free(btf);
-	return ok;
+	s->skel = sampler_bpf__open();
+	if (!s->skel)
+		return -errno;
+	s->skel->rodata->collect_kernel = o->kernel_stacks;
+	s->skel->rodata->collect_user = o->user_stacks;
+	s->skel->rodata->all_processes = o->all_processes;
+	s->skel->rodata->self_tgid = (__u32)getpid();
+	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
+	s->skel->rodata->unwind_all = !o->stack_copy_some;
+	s->skel->rodata->py_stack_copy_bytes = o->py_stack_copy_bytes;
+	s->skel->rodata->mean_ns = 1000000000ull / o->rate_hz;
+	s->skel->rodata->clock_floor_ns = s->skel->rodata->mean_ns >> SAMPLER_CLOCK_FLOOR_SHIFT;
+	s->skel->rodata->clock_span_ns = s->skel->rodata->mean_ns - s->skel->rodata->clock_floor_ns;
+	sampler_exp_table((uint32_t *)s->skel->rodata->exp_table);
+	/* Wake the reader when an eighth of the ring is used, not per sample. */
+	s->skel->rodata->wakeup_bytes = ring / 8;
+	if ((r = bpf_program__set_autoload(s->skel->progs.hearth_arm, with_clock)) < 0 ||
+	    (r = bpf_map__set_max_entries(s->skel->maps.events, ring)) < 0 ||
+	    (r = bpf_map__set_max_entries(s->skel->maps.scratch_map, (__u32)s->nr_cpus)) < 0 ||
+	    (r = bpf_map__set_max_entries(s->skel->maps.clocks, (__u32)s->nr_cpus)) < 0 ||
+	    (r = bpf_map__set_max_entries(s->skel->maps.clock_armed, (__u32)s->nr_cpus)) < 0 ||
+	    (r = sampler_bpf__load(s->skel)) < 0) {
+		sampler_bpf__destroy(s->skel);
+		s->skel = NULL;
+		return r;
+	}
+	return 0;
 }
 
 int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ctx,
@@ -85,7 +109,7 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	size_t ring = o->ring_bytes ? o->ring_bytes : SAMPLER_DEFAULT_RING_BYTES;
 	int r;
 
-	if (ring < 4096 || (ring & (ring - 1)))
+	if (ring < 4096 || (ring & (ring - 1)) || !o->rate_hz)
 		return -EINVAL;
 	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0)
 		return -ENOENT;
@@ -96,39 +120,6 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 	s->ctx = ctx;
 	s->rate_hz = o->rate_hz;
 	s->periodic = o->periodic;
-	if (!o->rate_hz) {
-		free(s);
-		return -EINVAL;
-	}
-
-	s->skel = sampler_bpf__open();
-	if (!s->skel) {
-		r = -errno;
-		goto fail;
-	}
-	s->skel->rodata->collect_kernel = o->kernel_stacks;
-	s->skel->rodata->collect_user = o->user_stacks;
-	s->skel->rodata->all_processes = o->all_processes;
-	s->skel->rodata->self_tgid = (__u32)getpid();
-	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
-	s->skel->rodata->unwind_all = !o->stack_copy_some;
-	s->skel->rodata->py_stack_copy_bytes = o->py_stack_copy_bytes;
-	if (!s->periodic && !sampler_can_arm()) {
-		s->periodic = true;
-		s->clock.arm_error = -ENOENT;
-	}
-	/* Periodic: the clock's copy of the program would only cost its verification. */
-	if (s->periodic && (r = bpf_program__set_autoload(s->skel->progs.hearth_arm, false)) < 0)
-		goto fail;
-	s->skel->rodata->mean_ns = 1000000000ull / o->rate_hz;
-	s->skel->rodata->clock_floor_ns = s->skel->rodata->mean_ns >> SAMPLER_CLOCK_FLOOR_SHIFT;
-	s->skel->rodata->clock_span_ns = s->skel->rodata->mean_ns - s->skel->rodata->clock_floor_ns;
-	sampler_exp_table((uint32_t *)s->skel->rodata->exp_table);
-	/* Wake the reader when an eighth of the ring is used, not per sample. */
-	s->skel->rodata->wakeup_bytes = ring / 8;
-	r = bpf_map__set_max_entries(s->skel->maps.events, ring);
-	if (r < 0)
-		goto fail;
 	r = libbpf_num_possible_cpus();
 	if (r < 0)
 		goto fail;
@@ -137,11 +128,13 @@ int sampler__new(const struct sampler_options *o, sampler_record_fn fn, void *ct
 		goto fail;
 	}
 	s->nr_cpus = r;
-	if ((r = bpf_map__set_max_entries(s->skel->maps.scratch_map, (__u32)s->nr_cpus)) < 0 ||
-	    (r = bpf_map__set_max_entries(s->skel->maps.clocks, (__u32)s->nr_cpus)) < 0 ||
-	    (r = bpf_map__set_max_entries(s->skel->maps.clock_armed, (__u32)s->nr_cpus)) < 0)
-		goto fail;
-	r = sampler_bpf__load(s->skel);
+	r = sampler_load(s, o, ring, !s->periodic);
+	/* A kernel whose verifier or tracepoints the clock needs more of: periodic perf events only. */
+	if (r < 0 && !s->periodic && r != -EPERM) {
+		s->clock.arm_error = r == -ESRCH || r == -ENOENT ? -ENOENT : r;
+		s->periodic = true;
+		r = sampler_load(s, o, ring, false);
+	}
 	if (r < 0)
 		goto fail;
 	r = sampler_bpf__attach(s->skel); /* the fork, exec and exit tracepoints, and the clock's arming */
