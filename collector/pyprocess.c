@@ -190,9 +190,11 @@ int pyprocess__probe(struct pyprocess *p, uint64_t now_ns, struct hearth_pyproc 
 	p->tries++;
 	r = pyfind(p->pid, &p->info);
 	if (r == 0) {
+		struct procmem mem = procmem_for_pid(p->pid);
+
 		/* Made again from this look's findings, which pyprocess_bpf() reads through it. */
 		p->stack = pystack__free(p->stack);
-		r = pystack__new(p->pid, &p->info, &p->stack);
+		r = pystack__new(&mem, &p->info, &p->stack);
 	}
 	if (r == 0)
 		r = pyprocess_bpf(p, ret_bpf);
