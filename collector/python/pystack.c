@@ -76,7 +76,9 @@ static void *tid_offset_thread(void *arg)
 	return NULL;
 }
 
-static int tid_offset_measure(void)
+static int tid_offset = -1;
+
+static void tid_offset_measure(void)
 {
 #ifdef __GLIBC__
 	pthread_t t;
@@ -84,15 +86,23 @@ static int tid_offset_measure(void)
 	int32_t v;
 
 	if (pthread_create(&t, NULL, tid_offset_thread, &off) != 0)
-		return -1;
+		return;
 	pthread_join(t, NULL);
 	if (off < 0)
-		return -1;
+		return;
 	memcpy(&v, (const char *)(uintptr_t)pthread_self() + off, sizeof(v));
-	return v == sys_gettid() ? off : -1;
-#else
-	return -1;
+	if (v == sys_gettid())
+		tid_offset = off;
 #endif
+}
+
+/* The layout of glibc's struct pthread is this process's: measured once, by the first walker that needs it. */
+static int tid_offset_get(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, tid_offset_measure);
+	return tid_offset;
 }
 
 int pystack__new(const struct procmem *mem, const struct pyinfo *info, struct pystack **ret)
@@ -108,7 +118,7 @@ int pystack__new(const struct procmem *mem, const struct pyinfo *info, struct py
 	s->mem = *mem;
 	s->info = *info;
 	s->o = info->offsets;
-	s->tid_offset = s->o->tstate_native_thread_id == PY_OFFSET_NONE ? tid_offset_measure() : -1;
+	s->tid_offset = s->o->tstate_native_thread_id == PY_OFFSET_NONE ? tid_offset_get() : -1;
 	*ret = s;
 	return 0;
 }
