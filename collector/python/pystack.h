@@ -35,8 +35,14 @@
 #define PYSTACK_FILE_MAX 1024
 /* Longest line table read; a longer one is treated as corrupt. */
 #define PYSTACK_TABLE_MAX (256 * 1024)
-/* Code objects kept by the cache (entries cost memory only once touched). */
+/*
+ * Code objects kept by the cache (entries cost memory only once touched). A
+ * build may set another (the fuzz harness does: a walker a run is made and
+ * freed far faster with a small one, and collisions are exercised more).
+ */
+#ifndef PYSTACK_CACHE_SIZE
 #define PYSTACK_CACHE_SIZE 4096
+#endif
 
 /* What a stack walker or symbolizer needs of a code object. */
 struct pycode {
