@@ -19,6 +19,7 @@
 #include "log.h"
 #include "parse.h"
 #include "procmaps.h"
+#include "procmem.h"
 #include "pyfind.h"
 #include "pystack.h"
 
@@ -272,6 +273,7 @@ int verb_dump(int argc, char **argv)
 	_cleanup_(pystack__freep) struct pystack *stack = NULL;
 	_cleanup_free_ struct dump_thread *threads = NULL;
 	_cleanup_free_ uint64_t *tstates = NULL;
+	struct procmem mem;
 	struct pyinfo info = {};
 	uint64_t holder = 0;
 	int r, nr = 0;
@@ -285,9 +287,10 @@ int verb_dump(int argc, char **argv)
 		dump_report_pyfind(r, &info);
 		return EXIT_FAILURE_RUN;
 	}
+	mem = procmem_for_pid(arg_pid);
 	log_debug("pid %d: CPython %u.%u.%d in %s", (int)arg_pid, info.major, info.minor, info.micro,
 		  info.module);
-	r = pystack__new(arg_pid, &info, &stack);
+	r = pystack__new(&mem, &info, &stack);
 	if (r < 0) {
 		log_error("cannot read the threads of pid %d: %s", (int)arg_pid, strerror(-r));
 		return EXIT_FAILURE_RUN;
@@ -298,7 +301,7 @@ int verb_dump(int argc, char **argv)
 		return EXIT_FAILURE_RUN;
 	}
 	for (int i = 0; i < DUMP_LIST_TRIES; i++) {
-		nr = pyinfo_thread_states(arg_pid, &info, tstates, PYFIND_MAX_THREADS);
+		nr = pyinfo_read_thread_states(&mem, &info, tstates, PYFIND_MAX_THREADS);
 		if (nr >= 0 || nr == -ESRCH || nr == -EPERM)
 			break;
 	}

@@ -197,6 +197,24 @@ static bool options_have(const char *options, const char *list)
 	return true;
 }
 
+int cgroup_parse_mountinfo_line(const char *line, const char *controller, char *ret_dir, size_t dir_size,
+				char *ret_root, size_t root_size)
+{
+	char root[CGROUP_PATH_MAX], dir[CGROUP_PATH_MAX], fstype[32], options[512];
+	const char *dash = strstr(line, " - ");
+
+	if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s", root, dir) != 2 ||
+	    sscanf(dash + 3, "%31s %*s %511s", fstype, options) != 2)
+		return -ENOENT;
+	if (controller ? strcmp(fstype, "cgroup") || !options_have(options, controller)
+		       : strcmp(fstype, "cgroup2"))
+		return -ENOENT;
+	if ((size_t)snprintf(ret_dir, dir_size, "%s", dir) >= dir_size ||
+	    (size_t)snprintf(ret_root, root_size, "%s", root) >= root_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /*
  * Where the hierarchy (v2 for @controller NULL) is mounted here, and the
  * cgroup path its mount shows at its top (not "/" inside a container).
@@ -211,34 +229,18 @@ static int find_mount(const char *controller, char *ret_dir, size_t dir_size, ch
 	if (!f)
 		return -errno;
 	while (getline(&line, &cap, f) > 0) {
-		char root[CGROUP_PATH_MAX], dir[CGROUP_PATH_MAX], fstype[32], options[512];
-		const char *dash = strstr(line, " - ");
+		int r = cgroup_parse_mountinfo_line(line, controller, ret_dir, dir_size, ret_root, root_size);
 
-		if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s", root, dir) != 2 ||
-		    sscanf(dash + 3, "%31s %*s %511s", fstype, options) != 2)
-			continue;
-		if (controller ? strcmp(fstype, "cgroup") || !options_have(options, controller)
-			       : strcmp(fstype, "cgroup2"))
-			continue;
-		if ((size_t)snprintf(ret_dir, dir_size, "%s", dir) >= dir_size ||
-		    (size_t)snprintf(ret_root, root_size, "%s", root) >= root_size)
-			return -ENAMETOOLONG;
-		return 0;
+		if (r != -ENOENT)
+			return r;
 	}
 	return -ENODEV;
 }
 
-/* Fill @w's directory (and for v2 its id and level) from its path and hierarchy. */
-static int watch_locate(struct cgroup_watch *w)
+int cgroup_path_dir(const char *mount, const char *root, const char *path, char *buf, size_t size)
 {
-	char mount[CGROUP_PATH_MAX], root[CGROUP_PATH_MAX];
-	const char *rel = w->path;
-	struct stat st;
-	int r;
+	const char *rel = path;
 
-	r = find_mount(w->v1 ? w->controller : NULL, mount, sizeof(mount), root, sizeof(root));
-	if (r < 0)
-		return r;
 	if (strcmp(root, "/")) {
 		size_t n = strlen(root);
 
@@ -246,16 +248,39 @@ static int watch_locate(struct cgroup_watch *w)
 			return -ENODEV; /* outside what this mount shows */
 		rel += n;
 	}
-	if ((size_t)snprintf(w->dir, sizeof(w->dir), "%s%s", mount, rel) >= sizeof(w->dir))
+	if ((size_t)snprintf(buf, size, "%s%s", mount, rel) >= size)
 		return -ENAMETOOLONG;
+	return 0;
+}
+
+unsigned int cgroup_path_level(const char *path)
+{
+	unsigned int level = 0;
+
+	for (const char *p = path; *p; p++)
+		level += *p == '/' && p[1] && p[1] != '/';
+	return level;
+}
+
+/* Fill @w's directory (and for v2 its id and level) from its path and hierarchy. */
+static int watch_locate(struct cgroup_watch *w)
+{
+	char mount[CGROUP_PATH_MAX], root[CGROUP_PATH_MAX];
+	struct stat st;
+	int r;
+
+	r = find_mount(w->v1 ? w->controller : NULL, mount, sizeof(mount), root, sizeof(root));
+	if (r < 0)
+		return r;
+	r = cgroup_path_dir(mount, root, w->path, w->dir, sizeof(w->dir));
+	if (r < 0)
+		return r;
 	if (stat(w->dir, &st) < 0)
 		return -errno;
 	if (!w->v1) {
 		/* A cgroup v2 id is its kernfs node id, which is the directory's inode number. */
 		w->id = st.st_ino;
-		w->level = 0;
-		for (const char *p = w->path; *p; p++)
-			w->level += *p == '/' && p[1] && p[1] != '/';
+		w->level = cgroup_path_level(w->path);
 	}
 	return 0;
 }

@@ -36,6 +36,29 @@ int cgroup_parse_container_id(const char *text, char *buf, size_t size);
  */
 int cgroup_parse_path(const char *text, const char *controller, char *buf, size_t size);
 
+/*
+ * Whether @line, one NUL-terminated line of /proc/self/mountinfo, is a mount
+ * of the v2 hierarchy (@controller NULL) or of a v1 hierarchy holding every
+ * controller in the comma-separated @controller. If so, writes its mount
+ * point to @ret_dir and the cgroup path its mount shows at its top ("/", or
+ * the container's own cgroup inside one) to @ret_root, both as mountinfo
+ * spells them. Returns 0, -ENOENT (another mount, or a line that does not
+ * parse) or -ENAMETOOLONG (either does not fit; the buffers are then
+ * undefined).
+ */
+int cgroup_parse_mountinfo_line(const char *line, const char *controller, char *ret_dir, size_t dir_size,
+				char *ret_root, size_t root_size);
+
+/*
+ * The directory of cgroup @path (as /proc/PID/cgroup names it) in the
+ * hierarchy mounted at @mount whose top shows cgroup @root, into @buf.
+ * Returns 0, -ENODEV when @path is not @root or below it, or -ENAMETOOLONG.
+ */
+int cgroup_path_dir(const char *mount, const char *root, const char *path, char *buf, size_t size);
+
+/* How deep below the root cgroup @path is ("/": 0, "/a/b": 2; empty components do not count). */
+unsigned int cgroup_path_level(const char *path);
+
 /* A watched cgroup. */
 struct cgroup_watch {
 	bool v1;                         /* a v1 hierarchy: its members are polled */

@@ -27,24 +27,55 @@ int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
-int procmem_read_ptr(pid_t pid, uint64_t addr, uint64_t *ret)
+static int procmem_pid_read(const struct procmem *m, uint64_t addr, void *buf, size_t len)
+{
+	return procmem_read(m->pid, addr, buf, len);
+}
+
+struct procmem procmem_for_pid(pid_t pid)
+{
+	return (struct procmem){ .read = procmem_pid_read, .pid = pid };
+}
+
+static int procmem_buffer_read(const struct procmem *m, uint64_t addr, void *buf, size_t len)
+{
+	uint64_t at;
+
+	if (len == 0)
+		return 0;
+	/* Written so that no sum can wrap: addr and len are whatever a target made them. */
+	if (addr < m->base)
+		return -EFAULT;
+	at = addr - m->base;
+	if (at > m->size || len > m->size - at)
+		return -EFAULT;
+	memcpy(buf, (const uint8_t *)m->data + at, len);
+	return 0;
+}
+
+struct procmem procmem_for_buffer(uint64_t base, const void *data, size_t size)
+{
+	return (struct procmem){ .read = procmem_buffer_read, .base = base, .data = data, .size = size };
+}
+
+int procmem__read_ptr(const struct procmem *m, uint64_t addr, uint64_t *ret)
 {
 	uint64_t v;
 	int r;
 
-	r = procmem_read(pid, addr, &v, sizeof(v));
+	r = procmem__read(m, addr, &v, sizeof(v));
 	if (r < 0)
 		return r;
 	*ret = v;
 	return 0;
 }
 
-int procmem_read_u32(pid_t pid, uint64_t addr, uint32_t *ret)
+int procmem__read_u32(const struct procmem *m, uint64_t addr, uint32_t *ret)
 {
 	uint32_t v;
 	int r;
 
-	r = procmem_read(pid, addr, &v, sizeof(v));
+	r = procmem__read(m, addr, &v, sizeof(v));
 	if (r < 0)
 		return r;
 	*ret = v;

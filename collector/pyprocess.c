@@ -199,11 +199,12 @@ static void pyprocess_retry(struct pyprocess *p, uint64_t now_ns)
 /* Make what reading @p's frames takes from this look's findings, and the sampler's entry. */
 static int pyprocess_ready(struct pyprocess *p, struct hearth_pyproc *ret_bpf)
 {
+	struct procmem mem = procmem_for_pid(p->pid);
 	int r;
 
 	/* Made again from this look's findings, which pyprocess_bpf() reads through it. */
 	p->stack = pystack__free(p->stack);
-	r = pystack__new(p->pid, &p->info, &p->stack);
+	r = pystack__new(&mem, &p->info, &p->stack);
 	if (r == 0)
 		r = pyprocess_bpf(p, ret_bpf);
 	if (r == 0 && !p->frame_keys) {

@@ -328,7 +328,7 @@ static const struct pyelf_version *rodata_version(const struct pyelf *pe, int ma
 	return found;
 }
 
-static int pyinfo_find_version(pid_t pid, const struct pyelf *pe, const char *path,
+static int pyinfo_find_version(const struct procmem *m, const struct pyelf *pe, const char *path,
 			       struct pyinfo *info)
 {
 	const struct pyelf_version *v;
@@ -339,7 +339,7 @@ static int pyinfo_find_version(pid_t pid, const struct pyelf *pe, const char *pa
 		int r;
 
 		/* PY_VERSION_HEX: 0xMMmmuu followed by release level and serial. */
-		r = procmem_read_u32(pid, info->py_version_addr, &hex);
+		r = procmem__read_u32(m, info->py_version_addr, &hex);
 		if (r < 0)
 			return r;
 		if (!version_fits(pe, hex >> 24, (hex >> 16) & 0xff))
@@ -371,13 +371,13 @@ static int pyinfo_find_version(pid_t pid, const struct pyelf *pe, const char *pa
 }
 
 /* 3.13+: the target describes its own layout; it must be the one the table has. */
-static int pyinfo_check_debug_offsets(pid_t pid, const struct pyinfo *info)
+static int pyinfo_check_debug_offsets(const struct procmem *m, const struct pyinfo *info)
 {
 	const struct py_offsets *o = info->offsets;
 	struct py_debug_offsets_head d;
 	int r;
 
-	r = procmem_read(pid, info->runtime_addr + o->runtime_debug_offsets, &d, sizeof(d));
+	r = procmem__read(m, info->runtime_addr + o->runtime_debug_offsets, &d, sizeof(d));
 	if (r < 0)
 		return r;
 	if (memcmp(d.cookie, "xdebugpy", sizeof(d.cookie)))
@@ -404,7 +404,7 @@ static int pyinfo_check_debug_offsets(pid_t pid, const struct pyinfo *info)
  * PYFIND_MAX_THREADS entries, -EPROTO for a foreign entry, or a read error.
  * Cycles are caught with Brent's algorithm, in constant space.
  */
-static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t interp,
+static int thread_states_walk(const struct procmem *m, const struct py_offsets *o, uint64_t interp,
 			      uint64_t *ret_addrs, size_t max)
 {
 	uint64_t t, tortoise = 0;
@@ -413,7 +413,7 @@ static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t in
 
 	if (!procmem_ptr_plausible(interp))
 		return -EPROTO;
-	r = procmem_read_ptr(pid, interp + o->interp_tstate_head, &t);
+	r = procmem__read_ptr(m, interp + o->interp_tstate_head, &t);
 	if (r < 0)
 		return r;
 	while (t) {
@@ -423,7 +423,7 @@ static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t in
 			return -EPROTO;
 		if (t == tortoise || n == PYFIND_MAX_THREADS)
 			return -ELOOP;
-		r = procmem_read_ptr(pid, t + o->tstate_interp, &back);
+		r = procmem__read_ptr(m, t + o->tstate_interp, &back);
 		if (r < 0)
 			return r;
 		if (back != interp)
@@ -436,7 +436,7 @@ static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t in
 			power *= 2;
 			lam = 0;
 		}
-		r = procmem_read_ptr(pid, t + o->tstate_next, &t);
+		r = procmem__read_ptr(m, t + o->tstate_next, &t);
 		if (r < 0)
 			return r;
 	}
@@ -444,9 +444,9 @@ static int thread_states_walk(pid_t pid, const struct py_offsets *o, uint64_t in
 }
 
 /* An interpreter is real when it has threads and they all point back to it. */
-static int interp_check(pid_t pid, const struct py_offsets *o, uint64_t interp)
+static int interp_check(const struct procmem *m, const struct py_offsets *o, uint64_t interp)
 {
-	int r = thread_states_walk(pid, o, interp, NULL, 0);
+	int r = thread_states_walk(m, o, interp, NULL, 0);
 
 	if (r < 0)
 		return r;
@@ -459,7 +459,7 @@ static int interp_check(pid_t pid, const struct py_offsets *o, uint64_t interp)
  * Candidates must point into writable memory before they are followed, and
  * the number followed is capped.
  */
-static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyelf *pe,
+static int interp_scan(const struct procmem *mem, const struct procmaps *maps, const struct pyelf *pe,
 		       const struct pyinfo *info, uint64_t *ret_addr, uint64_t *ret_interp)
 {
 	const struct py_offsets *o = info->offsets;
@@ -482,7 +482,7 @@ static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyel
 			if (scanned >= PYFIND_MAX_SCAN)
 				return -ENOENT;
 			scanned += len;
-			r = procmem_read(pid, a, buf, len);
+			r = procmem__read(mem, a, buf, len);
 			if (r == -EFAULT)
 				continue;
 			if (r < 0)
@@ -498,9 +498,9 @@ static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyel
 					continue;
 				if (++probes > PYFIND_MAX_PROBES)
 					return -ENOENT;
-				r = procmem_read_ptr(pid, p + o->interp_tstate_head, &t);
+				r = procmem__read_ptr(mem, p + o->interp_tstate_head, &t);
 				if (r == 0 && procmem_ptr_plausible(t))
-					r = interp_check(pid, o, p);
+					r = interp_check(mem, o, p);
 				else if (r == 0)
 					r = -EPROTO;
 				/* A target gone or forbidden ends the scan; a wrong guess does not. */
@@ -518,18 +518,18 @@ static int interp_scan(pid_t pid, const struct procmaps *maps, const struct pyel
 }
 
 /* Take the interpreter pointer stored at @addr, if it checks out. -EAGAIN: none yet. */
-static int pyinfo_interp_at(pid_t pid, struct pyinfo *info, uint64_t addr,
+static int pyinfo_interp_at(const struct procmem *m, struct pyinfo *info, uint64_t addr,
 			    enum pyfind_interp_source source)
 {
 	uint64_t interp;
 	int r;
 
-	r = procmem_read_ptr(pid, addr, &interp);
+	r = procmem__read_ptr(m, addr, &interp);
 	if (r < 0)
 		return r;
 	if (!interp)
 		return -EAGAIN;
-	r = interp_check(pid, info->offsets, interp);
+	r = interp_check(m, info->offsets, interp);
 	if (r < 0)
 		return r;
 	info->interp = interp;
@@ -537,7 +537,7 @@ static int pyinfo_interp_at(pid_t pid, struct pyinfo *info, uint64_t addr,
 	return 0;
 }
 
-static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const struct pyelf *pe,
+static int pyinfo_find_interp(const struct procmem *m, const struct procmaps *maps, const struct pyelf *pe,
 			      struct pyinfo *info)
 {
 	const struct py_offsets *o = info->offsets;
@@ -545,18 +545,18 @@ static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const stru
 	int r;
 
 	if (info->runtime_addr)
-		return pyinfo_interp_at(pid, info, info->runtime_addr + o->runtime_interpreters_head,
+		return pyinfo_interp_at(m, info, info->runtime_addr + o->runtime_interpreters_head,
 					PYFIND_INTERP_RUNTIME);
 
 	if (info->tstate_current_addr) {
 		uint64_t t;
 
-		r = procmem_read_ptr(pid, info->tstate_current_addr, &t);
+		r = procmem__read_ptr(m, info->tstate_current_addr, &t);
 		if (r < 0)
 			return r;
 		if (t && procmem_ptr_plausible(t) &&
-		    procmem_read_ptr(pid, t + o->tstate_interp, &interp) == 0 &&
-		    interp_check(pid, o, interp) == 0) {
+		    procmem__read_ptr(m, t + o->tstate_interp, &interp) == 0 &&
+		    interp_check(m, o, interp) == 0) {
 			info->interp = interp;
 			info->interp_source = PYFIND_INTERP_TSTATE_CURRENT;
 			return 0;
@@ -564,9 +564,9 @@ static int pyinfo_find_interp(pid_t pid, const struct procmaps *maps, const stru
 	}
 
 	if (info->interp_head_addr)
-		return pyinfo_interp_at(pid, info, info->interp_head_addr, PYFIND_INTERP_HEAD_SYMBOL);
+		return pyinfo_interp_at(m, info, info->interp_head_addr, PYFIND_INTERP_HEAD_SYMBOL);
 
-	r = interp_scan(pid, maps, pe, info, &addr, &interp);
+	r = interp_scan(m, maps, pe, info, &addr, &interp);
 	if (r == -ENOENT)
 		return -EAGAIN;
 	if (r < 0)
@@ -583,8 +583,12 @@ static bool same_file(const struct procmap *a, const struct procmap *b)
 	       a->dev_minor == b->dev_minor && !strcmp(a->path, b->path);
 }
 
-/* Try the file first mapped at maps->maps[@first]. -ENOEXEC: no CPython in it. */
-static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, struct pyinfo *ret)
+/*
+ * Try the file first mapped at maps->maps[@first], opened through @pid's /proc
+ * and read through @mem. -ENOEXEC: no CPython in it.
+ */
+static int pyfind_module(pid_t pid, const struct procmem *mem, const struct procmaps *maps,
+			 size_t first, struct pyinfo *ret)
 {
 	const struct procmap *m = &maps->maps[first];
 	_cleanup_close_ int fd = -1;
@@ -621,7 +625,7 @@ static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, s
 		return -ENAMETOOLONG;
 	strcpy(info.module, m->path);
 
-	r = pyinfo_find_version(pid, &pe, m->path, &info);
+	r = pyinfo_find_version(mem, &pe, m->path, &info);
 	if (r == -EPROTONOSUPPORT)
 		*ret = info;
 	if (r < 0)
@@ -632,7 +636,7 @@ static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, s
 		return -EPROTONOSUPPORT;
 	}
 	if (info.offsets->runtime_debug_offsets != PY_OFFSET_NONE) {
-		r = pyinfo_check_debug_offsets(pid, &info);
+		r = pyinfo_check_debug_offsets(mem, &info);
 		if (r == -EPROTONOSUPPORT) {
 			info.offsets = NULL;
 			*ret = info;
@@ -644,7 +648,7 @@ static int pyfind_module(pid_t pid, const struct procmaps *maps, size_t first, s
 	if ((info.offsets->runtime_interpreters_head != PY_OFFSET_NONE) != !!info.runtime_addr)
 		return -EPROTO;
 
-	r = pyinfo_find_interp(pid, maps, &pe, &info);
+	r = pyinfo_find_interp(mem, maps, &pe, &info);
 	/* Starting up: what is known so far, so the interpreter can be watched for from BPF. */
 	if (r == 0 || r == -EAGAIN)
 		*ret = info;
@@ -661,6 +665,7 @@ static bool is_libpython(const char *path)
 int pyfind(pid_t pid, struct pyinfo *ret)
 {
 	_cleanup_(procmaps__freep) struct procmaps *maps = NULL;
+	struct procmem mem = procmem_for_pid(pid);
 	char exe_link[64], exe[PATH_MAX];
 	ssize_t n;
 	int r;
@@ -693,7 +698,7 @@ int pyfind(pid_t pid, struct pyinfo *ret)
 				seen = same_file(&maps->maps[j], m);
 			if (seen)
 				continue;
-			r = pyfind_module(pid, maps, i, ret);
+			r = pyfind_module(pid, &mem, maps, i, ret);
 			if (r != -ENOEXEC)
 				return r;
 			if (pass == 0)
@@ -705,9 +710,17 @@ int pyfind(pid_t pid, struct pyinfo *ret)
 	return -ENOEXEC;
 }
 
-int pyinfo_thread_states(pid_t pid, const struct pyinfo *info, uint64_t *ret_addrs, size_t max)
+int pyinfo_read_thread_states(const struct procmem *mem, const struct pyinfo *info, uint64_t *ret_addrs,
+			      size_t max)
 {
 	if (!info->offsets)
 		return -EINVAL;
-	return thread_states_walk(pid, info->offsets, info->interp, ret_addrs, max);
+	return thread_states_walk(mem, info->offsets, info->interp, ret_addrs, max);
+}
+
+int pyinfo_thread_states(pid_t pid, const struct pyinfo *info, uint64_t *ret_addrs, size_t max)
+{
+	struct procmem mem = procmem_for_pid(pid);
+
+	return pyinfo_read_thread_states(&mem, info, ret_addrs, max);
 }

@@ -7,8 +7,9 @@
  *
  * Files are opened through /proc/PID/map_files/START-END (falling back to
  * /proc/PID/root/PATH), so targets in other mount namespaces work. Target
- * memory is read with process_vm_readv (see procmem.h): the caller needs the
- * right to ptrace the target (root, or its parent).
+ * memory is read through a procmem_for_pid() reader, with process_vm_readv
+ * (see procmem.h): the caller needs the right to ptrace the target (root, or
+ * its parent).
  *
  * Where the interpreter list starts, per version:
  *   3.7+      _PyRuntime.interpreters.head (_PyRuntime is exported; the
@@ -34,6 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procmem.h"
 #include "pyoffsets.h"
 
 /* Longest thread-state list walked; a longer one is treated as corrupt. */
@@ -105,5 +107,12 @@ int pyfind(pid_t pid, struct pyinfo *ret);
  * interpreter, -EINVAL when @info has no offsets, -ESRCH, -EFAULT...
  */
 int pyinfo_thread_states(pid_t pid, const struct pyinfo *info, uint64_t *ret_addrs, size_t max);
+
+/*
+ * The same, reading the target through @mem (which need not be a live
+ * process: procmem.h). Same returns.
+ */
+int pyinfo_read_thread_states(const struct procmem *mem, const struct pyinfo *info, uint64_t *ret_addrs,
+			      size_t max);
 
 #endif

@@ -27,7 +27,7 @@
 #define PTHREAD_SCAN_BYTES 2048
 
 struct pystack {
-	pid_t pid;
+	struct procmem mem; /* a copy of the caller's reader */
 	struct pyinfo info;
 	const struct py_offsets *o;
 	uint64_t code_type; /* PyCode_Type in the target, once one code object validated */
@@ -76,7 +76,9 @@ static void *tid_offset_thread(void *arg)
 	return NULL;
 }
 
-static int tid_offset_measure(void)
+static int tid_offset = -1;
+
+static void tid_offset_measure(void)
 {
 #ifdef __GLIBC__
 	pthread_t t;
@@ -84,18 +86,26 @@ static int tid_offset_measure(void)
 	int32_t v;
 
 	if (pthread_create(&t, NULL, tid_offset_thread, &off) != 0)
-		return -1;
+		return;
 	pthread_join(t, NULL);
 	if (off < 0)
-		return -1;
+		return;
 	memcpy(&v, (const char *)(uintptr_t)pthread_self() + off, sizeof(v));
-	return v == sys_gettid() ? off : -1;
-#else
-	return -1;
+	if (v == sys_gettid())
+		tid_offset = off;
 #endif
 }
 
-int pystack__new(pid_t pid, const struct pyinfo *info, struct pystack **ret)
+/* The layout of glibc's struct pthread is this process's: measured once, by the first walker that needs it. */
+static int tid_offset_get(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, tid_offset_measure);
+	return tid_offset;
+}
+
+int pystack__new(const struct procmem *mem, const struct pyinfo *info, struct pystack **ret)
 {
 	struct pystack *s;
 
@@ -105,10 +115,10 @@ int pystack__new(pid_t pid, const struct pyinfo *info, struct pystack **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->pid = pid;
+	s->mem = *mem;
 	s->info = *info;
 	s->o = info->offsets;
-	s->tid_offset = s->o->tstate_native_thread_id == PY_OFFSET_NONE ? tid_offset_measure() : -1;
+	s->tid_offset = s->o->tstate_native_thread_id == PY_OFFSET_NONE ? tid_offset_get() : -1;
 	*ret = s;
 	return 0;
 }
@@ -135,8 +145,8 @@ static bool pystack_is_code_type(struct pystack *s, uint64_t type)
 		return true;
 	if (s->code_type)
 		return false;
-	if (procmem_read_ptr(s->pid, type + PYTYPE_TP_NAME, &name) < 0 || !name ||
-	    procmem_read(s->pid, name, buf, sizeof(buf)) < 0 || memcmp(buf, "code", sizeof(buf)) != 0)
+	if (procmem__read_ptr(&s->mem, type + PYTYPE_TP_NAME, &name) < 0 || !name ||
+	    procmem__read(&s->mem, name, buf, sizeof(buf)) < 0 || memcmp(buf, "code", sizeof(buf)) != 0)
 		return false;
 	s->code_type = type;
 	return true;
@@ -149,14 +159,14 @@ static int pystack_read_bytes_str(struct pystack *s, uint64_t addr, char *buf, s
 	int64_t len;
 	int r;
 
-	r = procmem_read(s->pid, addr + o->bytes_size, &len, sizeof(len));
+	r = procmem__read(&s->mem, addr + o->bytes_size, &len, sizeof(len));
 	if (r < 0)
 		return r;
 	if (len < 0 || len > (1 << 20))
 		return -EPROTO;
 	if ((size_t)len >= size)
 		len = size - 1;
-	r = procmem_read(s->pid, addr + o->bytes_sval, buf, len);
+	r = procmem__read(&s->mem, addr + o->bytes_sval, buf, len);
 	if (r < 0)
 		return r;
 	buf[len] = '\0';
@@ -182,7 +192,7 @@ static int pystack_read_str(struct pystack *s, uint64_t addr, char *buf, size_t 
 	if (o->unicode_state == PY_OFFSET_NONE)
 		return pystack_read_bytes_str(s, addr, buf, size);
 	/* The header of the smallest (compact ASCII) str; other layouts read more below. */
-	r = procmem_read(s->pid, addr, head, o->unicode_ascii_data);
+	r = procmem__read(&s->mem, addr, head, o->unicode_ascii_data);
 	if (r < 0)
 		return r;
 	memcpy(&len, head + o->unicode_length, sizeof(len));
@@ -200,13 +210,13 @@ static int pystack_read_str(struct pystack *s, uint64_t addr, char *buf, size_t 
 	if (compact)
 		data_addr = addr + (ascii ? o->unicode_ascii_data : o->unicode_compact_data);
 	else {
-		r = procmem_read_ptr(s->pid, addr + o->unicode_data_any, &data_addr);
+		r = procmem__read_ptr(&s->mem, addr + o->unicode_data_any, &data_addr);
 		if (r < 0)
 			return r;
 		if (!data_addr)
 			return -EPROTO;
 	}
-	r = procmem_read(s->pid, data_addr, data, n * kind);
+	r = procmem__read(&s->mem, data_addr, data, n * kind);
 	if (r < 0)
 		return r;
 	return pystr_to_utf8(kind, data, n, buf, size, NULL);
@@ -225,7 +235,7 @@ static int pystack_read_table(struct pystack *s, uint64_t addr, struct pycode *e
 		return 0;
 	if (!procmem_ptr_plausible(addr))
 		return -EPROTO;
-	r = procmem_read(s->pid, addr + o->bytes_size, &len, sizeof(len));
+	r = procmem__read(&s->mem, addr + o->bytes_size, &len, sizeof(len));
 	if (r < 0)
 		return r;
 	if (len < 0 || len > PYSTACK_TABLE_MAX)
@@ -234,7 +244,7 @@ static int pystack_read_table(struct pystack *s, uint64_t addr, struct pycode *e
 	if (!t)
 		return -ENOMEM;
 	e->table = t;
-	r = procmem_read(s->pid, addr + o->bytes_sval, t, len);
+	r = procmem__read(&s->mem, addr + o->bytes_sval, t, len);
 	if (r < 0)
 		return r;
 	e->table_len = len;
@@ -253,7 +263,7 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 
 	if (!procmem_ptr_plausible(addr))
 		return -EPROTO;
-	r = procmem_read(s->pid, addr, head, o->code_size);
+	r = procmem__read(&s->mem, addr, head, o->code_size);
 	if (r < 0)
 		return r;
 	if (!pystack_is_code_type(s, get_u64(head, o->object_type)))
@@ -389,7 +399,7 @@ static int pystack_walk_frames(struct pystack *s, uint64_t tstate, struct pystac
 	uint64_t frame;
 	int r;
 
-	r = procmem_read_ptr(s->pid, tstate + o->tstate_frame, &frame);
+	r = procmem__read_ptr(&s->mem, tstate + o->tstate_frame, &frame);
 	if (r < 0)
 		return r;
 	while (frame) {
@@ -400,7 +410,7 @@ static int pystack_walk_frames(struct pystack *s, uint64_t tstate, struct pystac
 			break;
 		}
 		f = &t->frames[t->nr++];
-		if (!procmem_ptr_plausible(frame) || procmem_read(s->pid, frame, head, head_len) < 0) {
+		if (!procmem_ptr_plausible(frame) || procmem__read(&s->mem, frame, head, head_len) < 0) {
 			pystack_frame_fill(s, f, frame, 0, -1, false, 0, NULL);
 			t->inconsistent = true;
 			break;
@@ -422,11 +432,11 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 	int r;
 
 	if (o->tstate_current_frame != PY_OFFSET_NONE) {
-		r = procmem_read_ptr(s->pid, tstate + o->tstate_current_frame, &frame);
+		r = procmem__read_ptr(&s->mem, tstate + o->tstate_current_frame, &frame);
 	} else {
 		uint64_t cframe;
 
-		r = procmem_read_ptr(s->pid, tstate + o->tstate_cframe, &cframe);
+		r = procmem__read_ptr(&s->mem, tstate + o->tstate_cframe, &cframe);
 		if (r < 0)
 			return r;
 		if (!cframe)
@@ -435,7 +445,7 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 			t->inconsistent = true;
 			return 0;
 		}
-		r = procmem_read_ptr(s->pid, cframe + o->cframe_current_frame, &frame);
+		r = procmem__read_ptr(&s->mem, cframe + o->cframe_current_frame, &frame);
 	}
 	if (r < 0)
 		return r;
@@ -449,7 +459,7 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 			t->truncated = true;
 			break;
 		}
-		if (!procmem_ptr_plausible(frame) || procmem_read(s->pid, frame, head, o->iframe_size) < 0) {
+		if (!procmem_ptr_plausible(frame) || procmem__read(&s->mem, frame, head, o->iframe_size) < 0) {
 			pystack_frame_fill(s, &t->frames[t->nr++], frame, 0, -1, false, 0, NULL);
 			t->inconsistent = true;
 			break;
@@ -521,7 +531,7 @@ int pystack__gil_addrs(struct pystack *s, uint64_t *ret_holder, uint64_t *ret_lo
 		gil = s->info.runtime_addr + o->runtime_gil;
 	} else if (o->interp_gil != PY_OFFSET_NONE) {
 		/* 3.12+: each interpreter points at the GIL it uses. */
-		r = procmem_read_ptr(s->pid, s->info.interp + o->interp_gil, &gil);
+		r = procmem__read_ptr(&s->mem, s->info.interp + o->interp_gil, &gil);
 		if (r < 0)
 			return r;
 		if (!procmem_ptr_plausible(gil))
@@ -544,7 +554,7 @@ int pystack__gil_holder(struct pystack *s, uint64_t *ret)
 	if (r < 0)
 		return r;
 	if (locked_addr) {
-		r = procmem_read_u32(s->pid, locked_addr, &locked);
+		r = procmem__read_u32(&s->mem, locked_addr, &locked);
 		if (r < 0)
 			return r;
 		if (!locked) {
@@ -552,7 +562,7 @@ int pystack__gil_holder(struct pystack *s, uint64_t *ret)
 			return 0;
 		}
 	}
-	return procmem_read_ptr(s->pid, holder_addr, ret);
+	return procmem__read_ptr(&s->mem, holder_addr, ret);
 }
 
 static bool pystack_has_task(struct pystack *s, uint64_t tid)
@@ -560,9 +570,10 @@ static bool pystack_has_task(struct pystack *s, uint64_t tid)
 	char path[64];
 	struct stat st;
 
-	if (tid == 0 || tid > INT32_MAX)
+	/* Memory that is no process (procmem_for_buffer) has no tasks to check against. */
+	if (tid == 0 || tid > INT32_MAX || s->mem.pid <= 0)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)s->pid, (int)tid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)s->mem.pid, (int)tid);
 	return stat(path, &st) == 0;
 }
 
@@ -573,19 +584,19 @@ int pystack__thread_tid(struct pystack *s, uint64_t tstate, pid_t *ret_tid, uint
 	uint32_t v;
 	int r;
 
-	r = procmem_read_ptr(s->pid, tstate + o->tstate_thread_id, &thread_id);
+	r = procmem__read_ptr(&s->mem, tstate + o->tstate_thread_id, &thread_id);
 	if (r < 0)
 		return r;
 	if (ret_thread_id)
 		*ret_thread_id = thread_id;
 	if (o->tstate_native_thread_id != PY_OFFSET_NONE) {
-		r = procmem_read_ptr(s->pid, tstate + o->tstate_native_thread_id, &tid);
+		r = procmem__read_ptr(&s->mem, tstate + o->tstate_native_thread_id, &tid);
 		if (r < 0)
 			return r;
 	} else {
 		if (s->tid_offset < 0 || !procmem_ptr_plausible(thread_id))
 			return -ENOENT;
-		r = procmem_read_u32(s->pid, thread_id + s->tid_offset, &v);
+		r = procmem__read_u32(&s->mem, thread_id + s->tid_offset, &v);
 		if (r < 0)
 			return r == -EFAULT ? -ENOENT : r;
 		tid = v;

@@ -4,8 +4,10 @@
  * thread's Python frames (innermost first) with their function names, files
  * and lines, which thread holds the GIL, and the kernel tid of a thread state.
  *
- * Everything is read with process_vm_readv (procmem.h) while the target
- * keeps running: nothing waits on it or stops it. Reads race with the target,
+ * Everything is read through the caller's procmem reader (procmem.h): for a
+ * live process, with process_vm_readv while the target keeps running, so
+ * nothing waits on it or stops it; tests and fuzzers give bytes of their own
+ * as the target's memory. Reads race with the target,
  * so every value is checked and every walk bounded; a walk that does not hold
  * together is retried, and what still does not validate is reported as an
  * unknown frame rather than as a failure.
@@ -23,6 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procmem.h"
 #include "pyfind.h"
 
 /* Frames kept per walk; deeper stacks are cut and marked truncated. */
@@ -32,8 +35,14 @@
 #define PYSTACK_FILE_MAX 1024
 /* Longest line table read; a longer one is treated as corrupt. */
 #define PYSTACK_TABLE_MAX (256 * 1024)
-/* Code objects kept by the cache (entries cost memory only once touched). */
+/*
+ * Code objects kept by the cache (entries cost memory only once touched). A
+ * build may set another (the fuzz harness does: a walker a run is made and
+ * freed far faster with a small one, and collisions are exercised more).
+ */
+#ifndef PYSTACK_CACHE_SIZE
 #define PYSTACK_CACHE_SIZE 4096
+#endif
 
 /* What a stack walker or symbolizer needs of a code object. */
 struct pycode {
@@ -73,10 +82,13 @@ struct pystack_trace {
 struct pystack;
 
 /*
- * A walker for process @pid, whose interpreter pyfind() described in @info
- * (copied). Returns 0, -EINVAL when @info has no offsets, -ENOMEM.
+ * A walker for the target @mem reads (procmem_for_pid(PID) for a live
+ * process), whose interpreter pyfind() described in @info. Both are copied;
+ * the bytes a procmem_for_buffer() reader serves must outlive the walker.
+ * Thread ids are checked against /proc/PID/task only for a reader with a pid.
+ * Returns 0, -EINVAL when @info has no offsets, -ENOMEM.
  */
-int pystack__new(pid_t pid, const struct pyinfo *info, struct pystack **ret);
+int pystack__new(const struct procmem *mem, const struct pyinfo *info, struct pystack **ret);
 
 struct pystack *pystack__free(struct pystack *s);
 static inline void pystack__freep(struct pystack **s)
@@ -149,7 +161,8 @@ int pystack__gil_holder(struct pystack *s, uint64_t *ret);
  * the tid glibc keeps in the struct pthread that thread_id points at (the
  * offset measured in this process). The tid is checked to be one of the
  * target's tasks. *@ret_thread_id (may be NULL) gets thread_id in any case.
- * Returns 0, -ENOENT when no tid could be found and checked, or a read error.
+ * Returns 0, -ENOENT when no tid could be found and checked (always for a
+ * reader without a pid), or a read error.
  */
 int pystack__thread_tid(struct pystack *s, uint64_t tstate, pid_t *ret_tid, uint64_t *ret_thread_id);
 
