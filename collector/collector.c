@@ -12,6 +12,7 @@
 #include "collector-internal.h"
 #include "intern.h"
 #include "kstack.h"
+#include "sampleview.h"
 #include "log.h"
 #include "process.h"
 #include "procmaps.h"
@@ -422,16 +423,14 @@ static void collector_count_weight(struct collector *c, uint64_t weight_ns)
 	c->stats.intervals[bucket < COLLECTOR_INTERVAL_BUCKETS ? bucket : COLLECTOR_INTERVAL_BUCKETS - 1]++;
 }
 
-static int collector_sample(struct collector *c, const struct hearth_sample *s, size_t size)
+static int collector_sample(struct collector *c, const struct sample_view *v)
 {
-	const __u64 *kips = (const __u64 *)(s + 1);
-	const struct hearth_pyframe *pf = (const void *)((const char *)(s + 1) + s->kernel_bytes);
-	const __u64 *uips = (const void *)((const char *)(s + 1) + s->kernel_bytes + s->python_bytes);
-	size_t nk = s->kernel_bytes / 8, nu = s->user_bytes / 8, n = 0, id = 0;
-	size_t np = s->python_bytes / sizeof(struct hearth_pyframe);
-	size_t parts = sizeof(*s) + s->kernel_bytes + s->python_bytes + s->user_bytes;
+	const struct hearth_sample *s = v->s;
+	const __u64 *kips = v->kips, *uips = v->uips;
+	const struct hearth_pyframe *pf = v->py;
+	size_t nk = v->nk, nu = v->nu, np = v->np, n = 0, id = 0;
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
-	const struct hearth_uregs *ur = NULL;
+	const struct hearth_uregs *ur = v->uregs;
 	bool truncated = nu == HEARTH_MAX_STACK_DEPTH, cut_walk = false;
 	/* The first user address is where it ran, unless the sample came from the kernel. */
 	bool from_kernel = nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL);
@@ -440,19 +439,6 @@ static int collector_sample(struct collector *c, const struct hearth_sample *s, 
 	int64_t sid;
 	int r;
 
-	if (s->kernel_bytes % 8 || s->user_bytes % 8 || s->python_bytes % sizeof(*pf) ||
-	    nk > HEARTH_MAX_STACK_DEPTH || nu > HEARTH_MAX_STACK_DEPTH || np > HEARTH_PY_MAX_FRAMES ||
-	    parts > size) {
-		c->stats.malformed++;
-		return 0;
-	}
-	if (s->flags & HEARTH_SAMPLE_UREGS) {
-		if (s->stack_bytes > HEARTH_STACK_COPY_MAX || parts + sizeof(*ur) + s->stack_bytes > size) {
-			c->stats.malformed++;
-			return 0;
-		}
-		ur = (const void *)((const char *)s + parts);
-	}
 	c->stats.dwarf_uregs_failed += !!(s->flags & HEARTH_SAMPLE_UREGS_FAILED);
 	c->stats.kstack_failed += !!(s->flags & HEARTH_SAMPLE_KSTACK_FAILED);
 	c->stats.ustack_failed += !!(s->flags & HEARTH_SAMPLE_USTACK_FAILED);
@@ -631,28 +617,22 @@ full:
 static int collector_record(void *ctx, const void *data, size_t size)
 {
 	struct collector *c = ctx;
-	const struct hearth_event_header *h = data;
+	const struct hearth_task_event *e;
+	struct sample_view v;
 	struct process *p;
+	uint32_t type;
+	int64_t id;
 
-	if (size < sizeof(*h) || h->size > size) {
-		c->stats.malformed++;
-		return 0;
-	}
-	switch (h->type) {
+	if (record_view_type(data, size, &type) < 0)
+		goto malformed;
+	switch (type) {
 	case HEARTH_EVENT_SAMPLE:
-		if (size < sizeof(struct hearth_sample)) {
-			c->stats.malformed++;
-			return 0;
-		}
-		return collector_sample(c, data, size);
-	case HEARTH_EVENT_EXIT: {
-		const struct hearth_task_event *e = data;
-		int64_t id;
-
-		if (size < sizeof(*e)) {
-			c->stats.malformed++;
-			return 0;
-		}
+		if (sample_view_parse(data, size, &v) < 0)
+			goto malformed;
+		return collector_sample(c, &v);
+	case HEARTH_EVENT_EXIT:
+		if (task_event_parse(data, size, &e) < 0)
+			goto malformed;
 		/* Its samples all came before this notice: what we knew of it can go. */
 		id = intern__find(c->pids, &e->pid, sizeof(e->pid));
 		if (id >= 0) {
@@ -665,27 +645,21 @@ static int collector_record(void *ctx, const void *data, size_t size)
 		if (c->unwinder)
 			unwinder__forget_process(c->unwinder, e->pid);
 		return 0;
-	}
 	case HEARTH_EVENT_FORK:
-	case HEARTH_EVENT_EXEC: {
-		const struct hearth_task_event *e = data;
-
-		if (size < sizeof(*e)) {
-			c->stats.malformed++;
-			return 0;
-		}
-		if (c->unwinder && h->type == HEARTH_EVENT_EXEC)
+	case HEARTH_EVENT_EXEC:
+		if (task_event_parse(data, size, &e) < 0)
+			goto malformed;
+		if (c->unwinder && type == HEARTH_EVENT_EXEC)
 			unwinder__forget_process(c->unwinder, e->pid);
 		/* Read the maps now: a short-lived child may be gone by its first sample. */
-		if (collector_process(c, e->pid, true, &p, NULL) == 0 && h->type == HEARTH_EVENT_FORK &&
+		if (collector_process(c, e->pid, true, &p, NULL) == 0 && type == HEARTH_EVENT_FORK &&
 		    c->opts.on_new_process)
 			c->opts.on_new_process(c->opts.ctx, e->pid);
 		return 0;
 	}
-	default:
-		c->stats.malformed++;
-		return 0;
-	}
+malformed:
+	c->stats.malformed++;
+	return 0;
 }
 
 /*
