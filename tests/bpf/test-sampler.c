@@ -89,15 +89,19 @@ static double burn_kernel(double seconds)
 	return now - start;
 }
 
-/* Whether kernel address @ip is one of the clock's own frames. */
+/*
+ * Whether kernel address @ip is one of the frames only the sampling itself
+ * puts on a stack: a BPF program, the BPF timer, the stack helpers. (Softirq
+ * and interrupt frames can be the interrupted code's own, now and then.)
+ */
 static bool is_plumbing(uint64_t ip)
 {
 	const char *module = NULL, *name = ksyms ? ksyms__lookup(ksyms, ip, &module) : NULL;
 
 	if (!name)
 		return false;
-	return (module && !strcmp(module, "bpf")) || strstr(name, "softirq") || strstr(name, "hrtimer") ||
-	       strstr(name, "bpf_timer") || strstr(name, "irq_exit") || !strncmp(name, "asm_sysvec", 10);
+	return (module && !strcmp(module, "bpf")) || !strcmp(name, "bpf_timer_cb") ||
+	       !strcmp(name, "__bpf_get_stack") || !strcmp(name, "__bpf_get_task_stack");
 }
 
 static int on_record(void *ctx, const void *data, size_t size)
@@ -126,7 +130,8 @@ static int on_record(void *ctx, const void *data, size_t size)
 		seen.in_kernel++;
 		start = s->flags & HEARTH_SAMPLE_CLOCK ? kstack__clock_start(kstack, (const uint64_t *)ips, nk) : 0;
 		seen.kernel_frames += start < nk;
-		for (size_t i = start; i < nk; i++)
+		/* Only the clock's stacks hold its frames (a perf event's can hold another profiler's). */
+		for (size_t i = start; i < nk && (s->flags & HEARTH_SAMPLE_CLOCK); i++)
 			if (is_plumbing(ips[i] - (i ? 1 : 0))) {
 				seen.plumbing_left++;
 				break;

@@ -114,14 +114,14 @@ class Dwarf(BpfTestCase):
                 levels = levels[:-1]
                 if len(levels) != 41:
                     return False
-            return frames[i + 1] == "deep_phase" and 0 < len(levels) <= 41 and \
+            return frames[i + 1:i + 2] == ("deep_phase",) and 0 < len(levels) <= 41 and \
                 all(f.startswith("deep") for f in levels)
 
         def sort_ok(frames):
             if "main" not in frames or "compare" not in frames:
                 return False
             i, j = frames.index("main"), frames.index("compare")
-            return (frames[i + 1:i + 2] == ("sort_phase",) and frames[i + 2].startswith("qsort") and i + 2 < j
+            return (frames[i + 1:i + 2] == ("sort_phase",) and i + 2 < j and frames[i + 2].startswith("qsort")
                     and frames[j + 1:] in ((), ("burn",), ("burn", "touch")) and "[incomplete]" not in frames)
 
         for name, part, ok in (("deep", deep, deep_ok), ("sort", sort, sort_ok)):
@@ -352,12 +352,15 @@ class PythonNative(BpfTestCase):
         unpaired = {f: c for f, c in stacks.items() if f[0] == "[Python and native stacks not paired]"}
         self.assertEqual(total(unpaired), mismatch)
         sys.stderr.write("%s --native: %d of %d samples with stacks not paired\n" % (python, mismatch, n))
-        for frames in unpaired:
-            names = list(frames)
-            self.assertEqual(names.count("[native stack]"), 1, names)
+        def laid_out(names):
+            if names.count("[native stack]") != 1:
+                return False
             at = names.index("[native stack]")
-            self.assertTrue(at > 1 and all(" (" in f or f.startswith("[") for f in names[1:at]), names)
-            self.assertFalse(any(" (" in f and f.endswith(")") and ".py:" in f for f in names[at + 1:]), names)
+            return (at > 1 and all(" (" in f or f.startswith("[") for f in names[1:at])
+                    and not any(" (" in f and f.endswith(")") and ".py:" in f for f in names[at + 1:]))
+
+        bad = sorted(((c, f) for f, c in unpaired.items() if not laid_out(list(f))), reverse=True)
+        self.assertEqual(bad, [], "unpaired stacks not laid out as Python, [native stack], native")
 
         # Python -> C -> Python: two activations (also on 3.11+, where Python calls Python in one).
         r = self.record(["--native", "-r", "499", "-v", "-o", out, "--", python, script, ext_dir, "2", "callback"])
@@ -391,15 +394,17 @@ class PythonNative(BpfTestCase):
         if python_version(python) < (3, 11):
             self.assertGreater(unentered, 0, r.stderr)
         loop = "PyEval_EvalFrameEx" if python_version(python)[0] == 2 else "_PyEval_EvalFrameDefault"
-        native_loop = 0
+        native_loop, bad = 0, []
         for frames, count in stacks.items():
             names = list(frames)
             py = [i for i, f in enumerate(names) if ".py:" in f]
             loops = [i for i, f in enumerate(names) if f == loop]
             if py and loops and names[0] != "[Python and native stacks not paired]":
-                self.assertEqual(len(loops), 1, names)
-                self.assertGreater(loops[0], py[-1], names)
                 native_loop += count
+                # One loop left, the innermost activation, above every Python frame.
+                if len(loops) != 1 or loops[0] < py[-1]:
+                    bad.append((count, frames))
+        self.assertEqual(sorted(bad, reverse=True)[:3], [], "native loops left in the wrong place")
         self.assertEqual(native_loop, unentered)
 
 
