@@ -191,6 +191,8 @@ bool collector_cut_walk(struct collector *c, struct process *p, const struct hea
 			size_t *n, size_t head)
 {
 	const struct procmaps *maps = process__maps(p);
+	const struct procmap *m = NULL;
+	bool without = false;
 
 	if (!maps)
 		return false;
@@ -199,8 +201,14 @@ bool collector_cut_walk(struct collector *c, struct process *p, const struct hea
 		*n = 1;
 		return true;
 	}
+
 	for (size_t i = head; i < *n; i++) {
-		if (!collector_ret_without_fp(c, maps, s->pid, ips[i]))
+		/* Runs of frames share a mapping: look a file up once a run. */
+		if (!m || ips[i] - 1 < m->start || ips[i] - 1 >= m->end) {
+			m = procmaps__find(maps, ips[i] - 1);
+			without = m && procmap__is_file(m) && !collector_file_has_fp(c, s->pid, m);
+		}
+		if (!without)
 			continue;
 		if (i + 1 < *n) {
 			*n = i + 1;
