@@ -71,6 +71,9 @@ struct ring_writer {
 	uint64_t written;
 	uint32_t rate_hz;
 	uint32_t serial; /* of the slot being written */
+	char *path;      /* as opened, to notice the file unlinked or replaced */
+	dev_t dev;
+	ino_t ino;
 	/* Per id of this epoch: 1 + position of its last definition (0: never). */
 	uint64_t *def_pos[DEF_KINDS];
 	/* Per stack and frame id: the slot serial that last checked it. */
@@ -332,6 +335,21 @@ int ring_writer__write_slot(struct ring_writer *w, const struct profile *p, uint
 	return 0;
 }
 
+int ring_writer__check(const struct ring_writer *w)
+{
+	struct stat st;
+
+	if (fstat(w->fd, &st) < 0)
+		return -errno;
+	if (st.st_nlink == 0)
+		return -ENOENT;
+	if (stat(w->path, &st) < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if (st.st_dev != w->dev || st.st_ino != w->ino)
+		return -ESTALE;
+	return 0;
+}
+
 uint64_t ring_writer__written(const struct ring_writer *w)
 {
 	return w->written;
@@ -366,6 +384,17 @@ int ring_writer__open(const char *path, uint64_t data_size, uint32_t rate_hz,
 			data_size = RING_DEFAULT_DATA_SIZE;
 		if (fchmod(w->fd, 0640) < 0 || ftruncate(w->fd, (off_t)(RING_HEADER_SIZE + data_size)) < 0)
 			return -errno;
+		/*
+		 * Reserve every block now: a store into a MAP_SHARED page of a
+		 * file system that has run out of space faults with SIGBUS, where
+		 * a write would have returned an error. A ring that cannot have
+		 * its blocks is not left behind half made.
+		 */
+		r = posix_fallocate(w->fd, 0, (off_t)(RING_HEADER_SIZE + data_size));
+		if (r != 0) {
+			unlink(path);
+			return -r;
+		}
 	} else if ((uint64_t)st.st_size <= RING_HEADER_SIZE) {
 		return -EBADMSG;
 	}
@@ -390,6 +419,11 @@ int ring_writer__open(const char *path, uint64_t data_size, uint32_t rate_hz,
 		if (data_size && data_size != w->h->data_size)
 			return -EINVAL;
 	}
+	w->path = strdup(path);
+	if (!w->path)
+		return -ENOMEM;
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
 	w->size = w->h->data_size;
 	w->head = w->h->head;
 	w->tail = w->h->tail;
@@ -412,6 +446,7 @@ struct ring_writer *ring_writer__free(struct ring_writer *w)
 		munmap(w->map, w->map_size);
 	}
 	safe_close(w->fd);
+	free(w->path);
 	for (int k = 0; k < DEF_KINDS; k++) {
 		free(w->def_pos[k]);
 		free(w->checked[k]);
@@ -672,6 +707,9 @@ static int scan_begin(const struct ring_reader *r, uint64_t *ret_pos, uint64_t *
 
 enum { SCAN_END = 0, SCAN_RECORD = 1, SCAN_OVERRUN = 2 };
 
+/* Times a read lapped by the writer goes on to the new head. */
+#define RING_READ_MAX_LAPS 4
+
 /*
  * The next record at or after *@pos, pads skipped: its header in *@rec and
  * its first @want bytes (header included) copied into r->buf, which is then
@@ -758,7 +796,7 @@ int ring_reader__read(struct ring_reader *r, const struct ring_query *q, struct 
 	struct profile_info *info;
 	struct ring_record rec;
 	uint64_t head, pos;
-	int e;
+	int e, laps = 0;
 
 	if ((e = scan_begin(r, &pos, &head)) < 0)
 		return e;
@@ -767,6 +805,13 @@ int ring_reader__read(struct ring_reader *r, const struct ring_query *q, struct 
 		if (e == SCAN_OVERRUN) {
 			st.overrun++;
 			reader_forget(r); /* an EPOCH may have gone by unseen */
+			/*
+			 * Lapped: everything up to the head seen at the start is
+			 * gone. Read on to the head of now, a few times at most (a
+			 * reader slower than the writer would chase it for ever).
+			 */
+			if (pos >= head && laps++ < RING_READ_MAX_LAPS)
+				head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
 			continue;
 		}
 		if (crc32(0, r->buf + sizeof(rec), (uInt)(rec.size - sizeof(rec))) != rec.crc)

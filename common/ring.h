@@ -128,7 +128,8 @@ struct ring_writer;
  * new one. An existing ring keeps its history: a new epoch starts after it.
  * Returns 0, -EBUSY (another writer holds it), -EBADMSG (not a ring, damaged,
  * or another version), -EINVAL (@data_size not a power of two in range, or
- * not the existing file's), or another -errno.
+ * not the existing file's), -ENOSPC (no room on its file system for a new
+ * ring's blocks, reserved now; the file is not left behind), or another -errno.
  */
 int ring_writer__open(const char *path, uint64_t data_size, uint32_t rate_hz,
 		      struct ring_writer **ret);
@@ -152,6 +153,14 @@ int ring_writer__new_epoch(struct ring_writer *w);
 
 /* Bytes written so far (positions advanced), for rates. */
 uint64_t ring_writer__written(const struct ring_writer *w);
+
+/*
+ * Is the file the ring was opened from still the ring? -ENOENT when it was
+ * unlinked, -ESTALE when another file took its name (readers would read
+ * that one), 0 when all is well. The writer keeps writing its own mapping
+ * either way; what is written there is no longer anyone's to read.
+ */
+int ring_writer__check(const struct ring_writer *w);
 
 /* Which samples a reader keeps. */
 struct ring_query {
