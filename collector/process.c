@@ -102,11 +102,17 @@ int process__new(pid_t pid, struct process **ret)
 		return -ENOMEM;
 	p->pid = pid;
 	p->reload_interval_ns = PROCESS_RELOAD_MIN_NS;
+	/*
+	 * Without its maps (gone, refused, torn by every read, too many) the
+	 * process still gets an entry, reloaded when an address needs it.
+	 */
 	r = process_load_maps(p);
-	if (r < 0 && r != -ESRCH && r != -EACCES) {
+	if (r == -ENOMEM) {
 		process__free(p);
 		return r;
 	}
+	if (r < 0 && r != -ESRCH)
+		p->stats.maps_failed++;
 	/*
 	 * A process that already exited still gets an entry: its samples are in
 	 * the ring buffer and keep their addresses as "[unknown]" frames.
@@ -182,10 +188,14 @@ static int process_mapping_id(struct process *p, struct profile *prof, size_t i,
  */
 static bool process_reload_due(struct process *p)
 {
+	int r;
+
 	if (p->gone || time_now_ns() - p->last_reload_ns < p->reload_interval_ns)
 		return false;
 	p->stats.map_reloads++;
-	return process_load_maps(p) == 0;
+	r = process_load_maps(p);
+	p->stats.maps_failed += r < 0 && r != -ESRCH;
+	return r == 0;
 }
 
 bool process__reload_maps(struct process *p)

@@ -21,6 +21,7 @@ struct process_stats {
 	uint64_t lookups;      /* addresses resolved (cache misses) */
 	uint64_t unknown;      /* of those, left without a symbol */
 	uint64_t map_reloads;  /* times /proc/PID/maps was read again */
+	uint64_t maps_failed;  /* reads of /proc/PID/maps that failed, the process still there */
 };
 
 /* Start tracking @pid and read its mappings now. -ESRCH if it is gone already. */

@@ -13,6 +13,8 @@
 #include "cleanup.h"
 
 #define PROCMAPS_MAX_TEXT (64u << 20)
+/* Reads of a maps file torn by a concurrent mmap before giving up. */
+#define PROCMAPS_READ_TRIES 4
 
 int read_proc_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
@@ -148,12 +150,23 @@ int procmaps__read(pid_t pid, struct procmaps **ret)
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	r = read_proc_file(path, PROCMAPS_MAX_TEXT, &text, &len);
-	if (r == -ENOENT)
-		return -ESRCH;
-	if (r < 0)
-		return r;
-	return procmaps__parse(text, len, ret);
+	/*
+	 * The kernel writes the file a page at a time and lets go of the
+	 * address space in between: a process that maps or unmaps meanwhile
+	 * makes the text torn (a line twice, out of order, or cut). Read it
+	 * again; a few tries, then the caller goes on without.
+	 */
+	for (int tries = 0;; tries++) {
+		r = read_proc_file(path, PROCMAPS_MAX_TEXT, &text, &len);
+		if (r == -ENOENT || r == -ESRCH)
+			return -ESRCH;
+		if (r < 0)
+			return r;
+		r = procmaps__parse(text, len, ret);
+		if (r != -EPROTO || tries == PROCMAPS_READ_TRIES - 1)
+			return r;
+		text = mfree(text);
+	}
 }
 
 const struct procmap *procmaps__find(const struct procmaps *m, uint64_t addr)

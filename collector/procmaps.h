@@ -38,7 +38,10 @@ struct procmaps {
 /* Parse the text of a maps file (copied). Returns 0, -EPROTO on a malformed line, -E2BIG, -ENOMEM. */
 int procmaps__parse(const char *text, size_t len, struct procmaps **ret);
 
-/* Read /proc/@pid/maps. Returns 0 or -errno (-ESRCH when the process is gone). */
+/*
+ * Read /proc/@pid/maps, again when the text came out torn. Returns 0 or
+ * -errno (-ESRCH when the process is gone, -EPROTO when every read was torn).
+ */
 int procmaps__read(pid_t pid, struct procmaps **ret);
 
 struct procmaps *procmaps__free(struct procmaps *m);
