@@ -50,6 +50,17 @@ struct collector_walks {
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
 #define COLLECTOR_FPCHECK_CACHE_MAX 4096
 
+enum collector_fault {
+	COLLECTOR_FAULT_SAMPLE, /* the sample is dropped */
+	COLLECTOR_FAULT_TARGET, /* the process goes on, less well named */
+	COLLECTOR_FAULT__MAX,
+};
+
+struct collector_fault_log {
+	uint64_t said_ns; /* CLOCK_MONOTONIC, 0: never said */
+	uint64_t unsaid;  /* faults of the kind since */
+};
+
 struct collector {
 	struct collector_options opts;
 	struct sampler *sampler;
@@ -74,9 +85,17 @@ struct collector {
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
 	uint64_t scan_joined;        /* processes found by reading cgroup.procs */
+	uint64_t maps_failed_exited; /* maps reads that failed, of processes since freed */
+	struct collector_fault_log fault_log[COLLECTOR_FAULT__MAX];
 	/* scratch stack, leaf first: kernel, Python, user, markers and roots */
 	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + HEARTH_PY_MAX_FRAMES + 8];
 };
+
+/*
+ * Count a fault the collector goes on after (@err, -errno, at @step of
+ * process @pid) and say it, rate-limited. See faults.c.
+ */
+void collector_fault(struct collector *c, enum collector_fault kind, pid_t pid, int err, const char *step);
 
 /* --unwind auto: copy process @pid's stacks, or not, by its code's frame pointers. Returns 0 or -errno. */
 int collector_decide_unwind(struct collector *c, size_t id, struct process *p, pid_t pid);

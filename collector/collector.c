@@ -205,11 +205,12 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 			c->processes[id] = NULL;
 			return r;
 		}
-		if ((r = collector_read_container(c, (size_t)id, pid)) < 0)
-			return r;
+		/* Past here a failure leaves the process less well named, never unsampled. */
+		if ((r = collector_read_container(c, (size_t)id, pid)) < 0 && r != -ESRCH)
+			collector_fault(c, COLLECTOR_FAULT_TARGET, pid, r, "its container");
 		if (c->opts.python && !c->pyprocs[id] &&
 		    (r = pyprocess__new(pid, &c->opts.py, &c->pyprocs[id])) < 0)
-			return r;
+			collector_fault(c, COLLECTOR_FAULT_TARGET, pid, r, "its interpreter");
 		c->stats.processes += added;
 		added = 1;
 	} else if (reset) {
@@ -220,10 +221,11 @@ static int collector_process(struct collector *c, pid_t pid, bool reset, struct 
 	if (added || reset) {
 		r = collector_python_probe(c, (size_t)id, pid);
 		if (r < 0 && r != -ESRCH)
-			return r;
+			collector_fault(c, COLLECTOR_FAULT_TARGET, pid, r, "looking for an interpreter");
 		if (c->opts.unwind_auto && c->opts.stack_bytes &&
-		    (r = collector_decide_unwind(c, (size_t)id, c->processes[id], pid)) < 0 && r != -ENOENT)
-			return r;
+		    (r = collector_decide_unwind(c, (size_t)id, c->processes[id], pid)) < 0 && r != -ENOENT &&
+		    r != -ESRCH)
+			collector_fault(c, COLLECTOR_FAULT_TARGET, pid, r, "deciding how to unwind it");
 	}
 	*ret = c->processes[id];
 	if (ret_id)
@@ -450,7 +452,7 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 	else if (r < 0)
 		return r;
 	if (p && (r = collector_python_probe(c, id, s->pid)) < 0 && r != -ESRCH)
-		return r;
+		collector_fault(c, COLLECTOR_FAULT_TARGET, s->pid, r, "looking for an interpreter");
 	if (s->flags & HEARTH_SAMPLE_PY) {
 		c->stats.py_samples++;
 		c->stats.py_no_thread += !(s->flags & HEARTH_SAMPLE_PY_THREAD);
@@ -622,6 +624,7 @@ static int collector_record(void *ctx, const void *data, size_t size)
 	struct process *p;
 	uint32_t type;
 	int64_t id;
+	int r;
 
 	if (record_view_type(data, size, &type) < 0)
 		goto malformed;
@@ -629,13 +632,23 @@ static int collector_record(void *ctx, const void *data, size_t size)
 	case HEARTH_EVENT_SAMPLE:
 		if (sample_view_parse(data, size, &v) < 0)
 			goto malformed;
-		return collector_sample(c, &v);
+		/* Whatever goes wrong with one sample (memory, a target read), the next is taken. */
+		r = collector_sample(c, &v);
+		if (r < 0)
+			collector_fault(c, COLLECTOR_FAULT_SAMPLE, (pid_t)v.s->pid, r, "making its stack");
+		return 0;
 	case HEARTH_EVENT_EXIT:
 		if (task_event_parse(data, size, &e) < 0)
 			goto malformed;
 		/* Its samples all came before this notice: what we knew of it can go. */
 		id = intern__find(c->pids, &e->pid, sizeof(e->pid));
 		if (id >= 0) {
+			if (c->processes[id]) {
+				struct process_stats ps;
+
+				process__stats(c->processes[id], &ps);
+				c->maps_failed_exited += ps.maps_failed;
+			}
 			c->processes[id] = process__free(c->processes[id]);
 			c->pyprocs[id] = pyprocess__free(c->pyprocs[id]);
 			c->stats.exited++;
@@ -713,8 +726,9 @@ int collector__tick(struct collector *c)
 	if (intern__count(c->pids) >= c->opts.max_processes / 4 * 3) {
 		int r = collector_compact_pids(c);
 
+		/* Out of memory for the new table: the old one goes on, fuller. */
 		if (r < 0)
-			return r;
+			collector_fault(c, COLLECTOR_FAULT_TARGET, 0, r, "compacting the table of processes");
 	}
 
 	/* v1 hierarchies have no cgroup id for BPF to match: their members are polled. */
@@ -726,8 +740,8 @@ int collector__tick(struct collector *c)
 			if (!c->watches[i].v1)
 				continue;
 			r = cgroup_for_each_pid(&c->watches[i], collector_join, c);
-			if (r < 0 && r != -ESRCH)
-				return r;
+			if (r < 0 && r != -ESRCH && r != -ENOENT)
+				collector_fault(c, COLLECTOR_FAULT_TARGET, 0, r, "listing a watched cgroup");
 		}
 	}
 	for (size_t i = 0; i < intern__count(c->pids); i++) {
@@ -738,7 +752,7 @@ int collector__tick(struct collector *c)
 			continue;
 		r = collector_python_probe(c, i, *pid);
 		if (r < 0 && r != -ESRCH)
-			return r;
+			collector_fault(c, COLLECTOR_FAULT_TARGET, *pid, r, "looking for an interpreter");
 		looking += pyprocess__state(c->pyprocs[i]) == PYPROCESS_LOOKING;
 	}
 	return looking;
@@ -759,9 +773,16 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
 		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;
 	c->stats.py_unknown_code = c->stats.py_incomplete = 0;
+	c->stats.maps_failed = c->maps_failed_exited;
 	for (size_t i = 0; i < intern__count(c->pids); i++) {
 		struct pyprocess_stats ps;
 
+		if (c->processes[i]) {
+			struct process_stats st;
+
+			process__stats(c->processes[i], &st);
+			c->stats.maps_failed += st.maps_failed;
+		}
 		if (!c->pyprocs[i])
 			continue;
 		pyprocess__stats(c->pyprocs[i], &ps);

@@ -62,6 +62,9 @@ struct collector_stats {
 	uint64_t unknown_frames; /* of those, frames without a symbol */
 	uint64_t dropped;        /* samples the profile had no room for */
 	uint64_t malformed;      /* records that failed validation */
+	uint64_t sample_faults;  /* samples dropped on an error while making them (out of memory, a bad read) */
+	uint64_t target_faults;  /* reads of a process (maps, container, interpreter) that failed, the process kept */
+	uint64_t maps_failed;    /* reads of /proc/PID/maps that failed, the process still there */
 	uint64_t processes;      /* processes seen */
 	uint64_t exited;         /* of those, processes whose state was dropped at their exit */
 	uint64_t bpf_run_time_ns; /* BPF program time, when kernel.bpf_stats_enabled=1 */
@@ -140,7 +143,12 @@ void collector__stop(struct collector *c);
 /* The fd to poll for records; call collector__drain() when readable (or on a timer). */
 int collector__fd(const struct collector *c);
 
-/* Process every waiting record. Returns the number of records or -errno. */
+/*
+ * Process every waiting record. A record that cannot be made into a sample
+ * (out of memory, a target read failing) is dropped and counted
+ * (sample_faults), never an error. Returns the number of records, or -errno
+ * when the ring buffer itself could not be read.
+ */
 int collector__drain(struct collector *c);
 
 /*
@@ -148,7 +156,8 @@ int collector__drain(struct collector *c);
  * CPython in processes where it is not settled yet, sampled or not. Returns
  * how many are still being looked at (call again sooner then: an
  * interpreter starting up is retried every 10 ms, and its samples have no
- * Python frames until it is found), or -errno.
+ * Python frames until it is found). Failures on one process are counted
+ * (target_faults) and said, rate-limited; it never fails.
  */
 int collector__tick(struct collector *c);
 
