@@ -231,6 +231,28 @@ int verb_status(int argc, char **argv)
 		return EXIT_FAILURE_RUN;
 	}
 	s = reply->status;
+	const struct { const char *name; uint64_t value; } faults[] = {
+		{ "sample_faults", s->sample_faults },
+		{ "target_faults", s->target_faults },
+		{ "maps_failed", s->maps_failed },
+		{ "malformed", s->malformed },
+		{ "dropped", s->dropped },
+		{ "slots_failed", s->slots_failed },
+		{ "slots_late", s->slots_late },
+		{ "drain_errors", s->drain_errors },
+		{ "control_refused", s->control_refused },
+		{ "control_malformed", s->control_malformed },
+		{ "control_timed_out", s->control_timed_out },
+		{ "control_vanished", s->control_vanished },
+		{ "control_accept_failed", s->control_accept_failed },
+		{ "http_client_errors", s->http_client_errors },
+		{ "http_server_errors", s->http_server_errors },
+		{ "outputs_failed", s->outputs_failed },
+	};
+	bool any_fault = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+		any_fault |= faults[i].value != 0;
 	if (a.json) {
 		printf("{\"all_processes\": %s, \"targets\": [", s->all_processes ? "true" : "false");
 		for (size_t i = 0; i < s->n_targets; i++) {
@@ -248,10 +270,16 @@ int verb_status(int argc, char **argv)
 		       ", \"unknown_frames\": %" PRIu64 ", \"processes\": %" PRIu64
 		       ", \"cpu_percent\": %.3f, \"rss_bytes\": %" PRIu64 ", \"ring_size\": %" PRIu64
 		       ", \"ring_used\": %" PRIu64 ", \"ring_written\": %" PRIu64 ", \"ring_oldest_ns\": %" PRIu64
-		       ", \"ring_newest_ns\": %" PRIu64 "}\n",
+		       ", \"ring_newest_ns\": %" PRIu64,
 		       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->frames, s->unknown_frames,
 		       s->processes, s->cpu_percent, s->rss_bytes, s->ring_size, s->ring_used, s->ring_written,
 		       s->ring_oldest_ns, s->ring_newest_ns);
+		printf(", \"slots\": %" PRIu64 ", \"slot_length_s\": %.3f, \"slot_gap_max_s\": %.3f, \"bpf_run_time_ns\": %" PRIu64
+		       ", \"bpf_runs\": %" PRIu64 ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
+		       s->bpf_run_time_ns, s->bpf_runs);
+		for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+			printf("%s\"%s\": %" PRIu64, i ? ", " : "", faults[i].name, faults[i].value);
+		printf("}}\n");
 	} else {
 		printf("targets:     %s", s->all_processes ? "every process (--all)" : "");
 		for (size_t i = 0; i < s->n_targets; i++) {
@@ -276,6 +304,15 @@ int verb_status(int argc, char **argv)
 		print_time(" to ", s->ring_newest_ns);
 		printf(" (%.0f s)\n", s->ring_newest_ns > s->ring_oldest_ns
 					       ? (s->ring_newest_ns - s->ring_oldest_ns) / 1e9 : 0.0);
+		printf("slots:       %" PRIu64 " of %.1f s, the longest gap %.1f s\n", s->slots, s->slot_length_s,
+		       s->slot_gap_max_s);
+		printf("faults:      ");
+		for (size_t i = 0, shown = 0; i < ARRAY_SIZE(faults); i++)
+			if (faults[i].value)
+				printf("%s%" PRIu64 " %s", shown++ ? ", " : "", faults[i].value, faults[i].name);
+		if (!any_fault)
+			printf("none");
+		printf("\n");
 	}
 	hearth__control__reply__free_unpacked(reply, NULL);
 	return EXIT_OK;

@@ -6,18 +6,40 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 
+/* Connections served at once; more wait in the listen backlog. */
+#define CONTROL_MAX_CONNS 16
+/* How long a connection has to send its request. */
+#define CONTROL_REQUEST_TIMEOUT_NS 1000000000ull
+/* How long accepting stops after it failed (out of descriptors). */
+#define CONTROL_PAUSE_NS 100000000ull
+
+/* A connection that has not sent its request yet. */
+struct control_conn {
+	int fd;            /* -1: free */
+	uint64_t deadline; /* CLOCK_MONOTONIC: answered "no request received" then */
+};
+
 struct control {
 	int fd;
+	int epfd;     /* the listening socket and the connections, for the caller to poll */
+	bool listening; /* the listening socket is in epfd's interest */
 	gid_t gid;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct control_conn *conns;
+	size_t nr_conns;
+	uint64_t paused_until;
+	struct control_counts counts;
+	int last_accept_errno;
+	uint8_t *buf; /* HEARTH_CONTROL_MAX_MESSAGE */
 };
 
 int control__open(const char *path, gid_t gid, struct control **ret)
@@ -25,6 +47,7 @@ int control__open(const char *path, gid_t gid, struct control **ret)
 	_cleanup_free_ struct control *c = calloc(1, sizeof(*c));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1, probe = -1;
+	struct epoll_event ev = { .events = EPOLLIN };
 	mode_t mask;
 	int r;
 
@@ -51,7 +74,31 @@ int control__open(const char *path, gid_t gid, struct control **ret)
 		unlink(path);
 		return r;
 	}
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->conns = calloc(CONTROL_MAX_CONNS, sizeof(*c->conns));
+	c->buf = malloc(HEARTH_CONTROL_MAX_MESSAGE);
+	if (c->epfd < 0 || !c->conns || !c->buf) {
+		r = c->epfd < 0 ? -errno : -ENOMEM;
+		safe_close(c->epfd);
+		free(c->conns);
+		free(c->buf);
+		unlink(path);
+		return r;
+	}
+	for (size_t i = 0; i < CONTROL_MAX_CONNS; i++)
+		c->conns[i].fd = -1;
 	c->fd = TAKE_FD(fd);
+	ev.data.fd = c->fd;
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		r = -errno;
+		close(c->epfd);
+		free(c->conns);
+		free(c->buf);
+		close(c->fd);
+		unlink(path);
+		return r;
+	}
+	c->listening = true;
 	c->gid = gid;
 	strcpy(c->path, path);
 	*ret = TAKE_PTR(c);
@@ -62,15 +109,20 @@ struct control *control__free(struct control *c)
 {
 	if (!c)
 		return NULL;
+	for (size_t i = 0; i < CONTROL_MAX_CONNS; i++)
+		safe_close(c->conns[i].fd);
+	safe_close(c->epfd);
 	safe_close(c->fd);
 	unlink(c->path);
+	free(c->conns);
+	free(c->buf);
 	free(c);
 	return NULL;
 }
 
 int control__fd(const struct control *c)
 {
-	return c->fd;
+	return c->epfd;
 }
 
 /*
@@ -124,37 +176,41 @@ static void send_reply(int fd, const Hearth__Control__Reply *reply)
 	(void)!send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ctx)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Answer the request in @buf (@n bytes, or @n < 0: none came) on @fd. */
+static void answer(struct control *c, int fd, const uint8_t *buf, ssize_t n, control_handler_fn fn, void *ctx)
 {
 	Hearth__Control__Reply reply = HEARTH__CONTROL__REPLY__INIT;
 	Hearth__Control__Request *req;
-	struct timeval tv = { .tv_sec = 1 };
-	_cleanup_free_ uint8_t *buf = malloc(HEARTH_CONTROL_MAX_MESSAGE);
 	char err[512] = "";
-	ssize_t n;
 
-	if (!buf)
-		return;
 	/*
-	 * Take the request off the socket before any reply, a refusal too: closing
-	 * a unix socket with a message still queued resets the connection, and
-	 * the peer would get ECONNRESET instead of the reason. A silent client
-	 * holds the daemon at most a second.
+	 * The request was taken off the socket before any reply, a refusal too:
+	 * closing a unix socket with a message still queued resets the
+	 * connection, and the peer would get ECONNRESET instead of the reason.
 	 */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = recv(fd, buf, HEARTH_CONTROL_MAX_MESSAGE, 0);
 	if (!peer_allowed(c, fd)) {
+		c->counts.refused++;
 		reply.error = "permission denied: the control socket takes root or hearthd's group";
 		send_reply(fd, &reply);
 		return;
 	}
 	if (n < 0) {
+		c->counts.timed_out++;
 		reply.error = "no request received";
 		send_reply(fd, &reply);
 		return;
 	}
 	req = hearth__control__request__unpack(NULL, (size_t)n, buf);
 	if (!req || req->kind_case == HEARTH__CONTROL__REQUEST__KIND__NOT_SET) {
+		c->counts.malformed++;
 		reply.error = "malformed request";
 		send_reply(fd, &reply);
 		if (req)
@@ -165,25 +221,106 @@ static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ct
 	if (!reply.ok && (!reply.error || !*reply.error))
 		reply.error = err[0] ? err : "refused";
 	send_reply(fd, &reply);
+	c->counts.answered++;
 	hearth__control__request__free_unpacked(req, NULL);
+}
+
+static void conn_close(struct control *c, struct control_conn *k)
+{
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+	close(k->fd);
+	k->fd = -1;
+	c->nr_conns--;
+}
+
+/* Take the request of @k if it came (or its time is up) and answer it. */
+static void conn_serve(struct control *c, struct control_conn *k, uint64_t now, control_handler_fn fn, void *ctx)
+{
+	ssize_t n = recv(k->fd, c->buf, HEARTH_CONTROL_MAX_MESSAGE, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && now < k->deadline)
+		return;
+	/* 0: the peer went away without a word (or sent an empty message). */
+	if (n == 0) {
+		c->counts.vanished++;
+		conn_close(c, k);
+		return;
+	}
+	answer(c, k->fd, c->buf, n, fn, ctx);
+	conn_close(c, k);
+}
+
+/* Listen for new connections, or stop while full or out of descriptors. */
+static void listen_watch(struct control *c, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.fd = c->fd };
+
+	if (on != c->listening && epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->listening = on;
+}
+
+static void accept_all(struct control *c, uint64_t now)
+{
+	while (c->nr_conns < CONTROL_MAX_CONNS) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		struct control_conn *k = NULL;
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* Out of descriptors or memory: try again in a while, not in a spin. */
+				c->counts.accept_failed++;
+				c->last_accept_errno = errno;
+				c->paused_until = now + CONTROL_PAUSE_NS;
+				listen_watch(c, false);
+			}
+			return;
+		}
+		for (size_t i = 0; i < CONTROL_MAX_CONNS && !k; i++)
+			if (c->conns[i].fd < 0)
+				k = &c->conns[i];
+		ev.data.fd = fd;
+		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			c->counts.accept_failed++;
+			c->last_accept_errno = errno;
+			close(fd);
+			return;
+		}
+		k->fd = fd;
+		k->deadline = now + CONTROL_REQUEST_TIMEOUT_NS;
+		c->nr_conns++;
+	}
+	/* Full: the rest wait in the backlog until a connection is done. */
+	c->counts.full++;
+	listen_watch(c, false);
 }
 
 int control__serve(struct control *c, control_handler_fn fn, void *ctx)
 {
-	int answered = 0;
+	struct epoll_event evs[CONTROL_MAX_CONNS + 1];
+	uint64_t now = mono_ns(), before = c->counts.answered;
+	int n = epoll_wait(c->epfd, evs, CONTROL_MAX_CONNS + 1, 0);
 
-	for (;;) {
-		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	if (c->nr_conns < CONTROL_MAX_CONNS && now >= c->paused_until)
+		listen_watch(c, true);
+	if (c->listening)
+		accept_all(c, now);
+	/* Every connection each turn: a quiet one may be past its time. */
+	for (size_t i = 0; i < CONTROL_MAX_CONNS; i++)
+		if (c->conns[i].fd >= 0)
+			conn_serve(c, &c->conns[i], now, fn, ctx);
+	if (c->nr_conns < CONTROL_MAX_CONNS && now >= c->paused_until)
+		listen_watch(c, true);
+	return (int)(c->counts.answered - before);
+}
 
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return answered;
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return -errno;
-		}
-		serve_one(c, fd, fn, ctx);
-		close(fd);
-		answered++;
-	}
+void control__counts(const struct control *c, struct control_counts *ret, int *ret_errno)
+{
+	*ret = c->counts;
+	if (ret_errno)
+		*ret_errno = c->last_accept_errno;
 }

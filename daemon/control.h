@@ -2,7 +2,10 @@
 /*
  * hearthd's control socket: a Unix SOCK_SEQPACKET socket (mode 0600, 0660
  * with a group) where each connection carries one protobuf Request
- * (proto/control.proto) and gets one Reply. Peers that are neither root nor
+ * (proto/control.proto) and gets one Reply. Connections are served without
+ * blocking, up to 16 at once (more wait in the backlog); one that sends
+ * nothing for a second is answered "no request received" and closed, so a
+ * client that stalls, vanishes or floods holds up nothing else. Peers that are neither root nor
  * in the configured group (primary or supplementary) are refused without
  * their request being parsed; a malformed request is answered with an
  * error. Nothing here prints.
@@ -11,6 +14,7 @@
 #define HEARTH_DAEMON_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "hearth-control.h"
@@ -36,14 +40,29 @@ static inline void control__freep(struct control **c)
 	control__free(*c);
 }
 
-/* The listening fd, to poll for connections. */
+/* What became of the connections, since the start. */
+struct control_counts {
+	uint64_t answered;      /* requests handed to the handler */
+	uint64_t refused;       /* peers neither root nor in the group */
+	uint64_t malformed;     /* requests that did not decode */
+	uint64_t timed_out;     /* connections that sent nothing in time */
+	uint64_t vanished;      /* peers that closed without a request */
+	uint64_t accept_failed; /* accept() failures (out of descriptors): accepting pauses 100 ms */
+	uint64_t full;          /* times all connection slots were taken */
+};
+
+/* An fd to poll (readable when a connection or a request waits). */
 int control__fd(const struct control *c);
 
 /*
- * Accept the waiting connections and answer each. Returns how many were
- * answered (refused ones included), or -errno for a failure of the socket
- * itself; a bad peer or message never makes it fail.
+ * Accept what waits, take the requests that came and answer them, and
+ * answer those whose time is up; call when control__fd() is readable and
+ * at least every 100 ms. Returns how many requests were answered, or -errno
+ * when polling itself failed; a bad peer or message never makes it fail.
  */
 int control__serve(struct control *c, control_handler_fn fn, void *ctx);
+
+/* The counts, and the errno of the last failed accept (0: none). */
+void control__counts(const struct control *c, struct control_counts *ret, int *ret_errno);
 
 #endif

@@ -432,6 +432,18 @@ struct daemon_target {
 	char cgroup_label[CGROUP_PATH_MAX + 80];     /* for status */
 };
 
+/* Faults the daemon goes on after, each said at most once a minute. */
+enum daemon_fault {
+	DAEMON_FAULT_SLOT,    /* a slot could not be written */
+	DAEMON_FAULT_OUTPUT,  /* an --output-dir file could not be written */
+	DAEMON_FAULT_DRAIN,   /* the BPF ring buffer could not be read */
+	DAEMON_FAULT_LOOP,    /* polling the control or HTTP sockets failed */
+	DAEMON_FAULT__MAX,
+};
+#define DAEMON_FAULT_QUIET_NS (60ull * 1000000000ull)
+/* A ring buffer that cannot be read for this long means the BPF side is lost. */
+#define DAEMON_DRAIN_FATAL_NS (10ull * 1000000000ull)
+
 struct daemon {
 	struct collector *collector;
 	struct ring_writer *ring;
@@ -444,6 +456,12 @@ struct daemon {
 	uint64_t samples_before;
 	double samples_per_s;   /* over the last slot */
 	uint64_t slots;
+	/* Faults survived (status), and when each kind was last said. */
+	uint64_t slots_failed, slots_late, drain_errors, outputs_written, outputs_failed;
+	uint64_t slot_gap_max_ns, last_slot_mono_ns;
+	uint64_t drain_failing_since_ns; /* CLOCK_MONOTONIC, 0 while drains succeed */
+	uint64_t said_ns[DAEMON_FAULT__MAX], unsaid[DAEMON_FAULT__MAX];
+	struct control *control;
 	struct daemon_target targets[PARSE_MAX_PIDS]; /* given with -p or attached (not with --all) */
 	size_t nr_targets;
 	/* The status reply being sent, kept until the next one. */
@@ -452,6 +470,24 @@ struct daemon {
 	Hearth__Control__Target *target_ptrs[PARSE_MAX_PIDS];
 	char comms[PARSE_MAX_PIDS][32];
 };
+
+/* Say fault @kind (@what: @err), at most once a minute, with how many went unsaid. */
+static void daemon_fault(struct daemon *d, enum daemon_fault kind, const char *what, int err)
+{
+	uint64_t now = time_now_ns();
+
+	if (d->said_ns[kind] && now - d->said_ns[kind] < DAEMON_FAULT_QUIET_NS) {
+		d->unsaid[kind]++;
+		return;
+	}
+	if (d->unsaid[kind])
+		log_warn("%s: %s (%" PRIu64 " more since the last said; counted in hearth status); going on", what,
+			 strerror(-err), d->unsaid[kind]);
+	else
+		log_warn("%s: %s (counted in hearth status); going on", what, strerror(-err));
+	d->said_ns[kind] = now;
+	d->unsaid[kind] = 0;
+}
 
 static ssize_t daemon_find_target(const struct daemon *d, pid_t pid, bool container)
 {
@@ -553,6 +589,34 @@ static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 	f = fopen("/proc/self/statm", "re");
 	if (f && fscanf(f, "%lu %lu", &pages_total, &pages_rss) == 2)
 		st->rss_bytes = (uint64_t)pages_rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	st->sample_faults = cs.sample_faults;
+	st->target_faults = cs.target_faults;
+	st->maps_failed = cs.maps_failed;
+	st->malformed = cs.malformed;
+	st->dropped = cs.dropped;
+	st->bpf_run_time_ns = cs.bpf_run_time_ns;
+	st->bpf_runs = cs.bpf_run_cnt;
+	st->slots = d->slots;
+	st->slots_failed = d->slots_failed;
+	st->slots_late = d->slots_late;
+	st->slot_length_s = arg_slot_ns / 1e9;
+	st->slot_gap_max_s = d->slot_gap_max_ns / 1e9;
+	st->drain_errors = d->drain_errors;
+	st->outputs_written = d->outputs_written;
+	st->outputs_failed = d->outputs_failed;
+	if (d->control) {
+		struct control_counts cc;
+
+		control__counts(d->control, &cc, NULL);
+		st->control_answered = cc.answered;
+		st->control_refused = cc.refused;
+		st->control_malformed = cc.malformed;
+		st->control_timed_out = cc.timed_out;
+		st->control_vanished = cc.vanished;
+		st->control_accept_failed = cc.accept_failed;
+	}
+	if (d->http)
+		http_server__counts(d->http, &st->http_ok, &st->http_client_errors, &st->http_server_errors);
 	st->ring_path = (char *)arg_ring;
 	st->ring_written = ring_writer__written(d->ring);
 	if (ring_reader__open(arg_ring, &rr) == 0) {
@@ -687,45 +751,95 @@ static void daemon_periodic(struct daemon *d, uint64_t now, bool final)
 	if (!d->periodic)
 		return;
 	r = periodic__tick(d->periodic, d->reader, now, final, path, sizeof(path));
-	if (r > 0)
+	if (r > 0) {
+		d->outputs_written++;
 		log_debug("wrote %s", path);
-	else if (r < 0)
-		log_warn("cannot write a profile into %s: %s, ignoring", arg_output_dir, strerror(-r));
+	} else if (r < 0) {
+		/* The window stays in the ring, for hearth export. */
+		d->outputs_failed++;
+		snprintf(path, sizeof(path), "cannot write a profile into %s", arg_output_dir);
+		daemon_fault(d, DAEMON_FAULT_OUTPUT, path, r);
+	}
 }
 
-/* Close the slot in progress: drain, append it to the ring, start the next one. */
+/*
+ * Drain the BPF ring buffer. A failure is counted and the loop goes on; one
+ * that lasts DAEMON_DRAIN_FATAL_NS means the sampler is lost: -EPIPE.
+ */
+static int daemon_drain(struct daemon *d)
+{
+	int r = collector__drain(d->collector);
+	uint64_t now;
+
+	if (r >= 0) {
+		d->drain_failing_since_ns = 0;
+		return 0;
+	}
+	now = time_now_ns();
+	d->drain_errors++;
+	if (!d->drain_failing_since_ns)
+		d->drain_failing_since_ns = now;
+	if (now - d->drain_failing_since_ns >= DAEMON_DRAIN_FATAL_NS) {
+		log_error("the BPF ring buffer has failed every read for %.0f s (%s): the sampler is lost; "
+			  "restart hearthd", DAEMON_DRAIN_FATAL_NS / 1e9, strerror(-r));
+		return -EPIPE;
+	}
+	daemon_fault(d, DAEMON_FAULT_DRAIN, "cannot read the BPF ring buffer", r);
+	return 0;
+}
+
+/*
+ * Close the slot in progress: drain, append it to the ring, start the next
+ * one. A slot that cannot be written is dropped and counted; only a ring
+ * file that is gone or replaced (-ENOENT, -ESTALE) or a lost sampler stops
+ * the daemon, the reason said already.
+ */
 static int daemon_slot(struct daemon *d)
 {
 	struct profile *p = collector__profile(d->collector);
 	struct collector_stats st;
-	uint64_t now = time_realtime_ns();
+	uint64_t now = time_realtime_ns(), mono = time_now_ns();
 	int r;
 
-	r = collector__drain(d->collector);
-	if (r < 0)
+	r = ring_writer__check(d->ring);
+	if (r == -ENOENT || r == -ESTALE) {
+		log_error("the ring file %s was %s: what was in it is gone from readers; restart hearthd "
+			  "to start a ring there", arg_ring, r == -ENOENT ? "removed" : "replaced by another file");
+		return r;
+	}
+	if ((r = daemon_drain(d)) < 0)
 		return r;
 	if (collector__stats(d->collector, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	r = ring_writer__write_slot(d->ring, p, d->slot_start_ns, now - d->slot_start_ns,
 				    st.lost - d->lost_before);
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		d->slots_failed++;
+		daemon_fault(d, DAEMON_FAULT_SLOT, "cannot write a slot into the ring, its samples are dropped", r);
+	} else {
+		d->slots++;
+	}
+	if (d->last_slot_mono_ns && mono - d->last_slot_mono_ns > d->slot_gap_max_ns)
+		d->slot_gap_max_ns = mono - d->last_slot_mono_ns;
+	d->last_slot_mono_ns = mono;
 	d->lost_before = st.lost;
 	d->samples_per_s = (st.samples - d->samples_before) / ((now - d->slot_start_ns) / 1e9);
 	d->samples_before = st.samples;
 	d->slot_start_ns = now;
-	d->slots++;
 	daemon_periodic(d, now, false);
 	r = profile__clear_samples(p);
-	if (r < 0)
-		return r;
-	/* Bounded memory: past the limit, the dictionary starts over in a new epoch. */
-	if (profile__nr_stacks(p) > arg_max_dictionary || profile__nr_frames(p) > arg_max_dictionary ||
+	/*
+	 * Bounded memory: past the limit, the dictionary starts over in a new
+	 * epoch; so it does when a slot failed, whatever state it left behind.
+	 */
+	if (r < 0 || profile__nr_stacks(p) > arg_max_dictionary || profile__nr_frames(p) > arg_max_dictionary ||
 	    profile__nr_strings(p) > arg_max_dictionary) {
 		log_debug("dictionary full (%zu stacks, %zu frames, %zu strings): starting it over",
 			  profile__nr_stacks(p), profile__nr_frames(p), profile__nr_strings(p));
-		if ((r = collector__restart_profile(d->collector)) < 0 || (r = ring_writer__new_epoch(d->ring)) < 0)
-			return r;
+		if ((r = collector__restart_profile(d->collector)) < 0 || (r = ring_writer__new_epoch(d->ring)) < 0) {
+			d->slots_failed++;
+			daemon_fault(d, DAEMON_FAULT_SLOT, "cannot start the dictionary over", r);
+		}
 	}
 	if (d->slots % 60 == 0)
 		log_debug("%" PRIu64 " slots, %" PRIu64 " samples, %" PRIu64 " lost, %" PRIu64
@@ -735,40 +849,33 @@ static int daemon_slot(struct daemon *d)
 	return 0;
 }
 
+/*
+ * The event loop, until a signal (0) or a fatal fault (-errno, said
+ * already). Everything else is counted and the loop goes on.
+ */
 static int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *ctl)
 {
 	_cleanup_close_ int epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN };
+	int fds[5] = { collector__fd(d->collector), sigfd, timerfd, control__fd(ctl),
+		       d->http ? http_server__fd(d->http) : -1 };
 
 	if (epfd < 0)
 		return -errno;
-	ev.data.u32 = 0;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, collector__fd(d->collector), &ev) < 0)
-		return -errno;
-	ev.data.u32 = 1;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) < 0)
-		return -errno;
-	ev.data.u32 = 2;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, timerfd, &ev) < 0)
-		return -errno;
-	ev.data.u32 = 3;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, control__fd(ctl), &ev) < 0)
-		return -errno;
-	ev.data.u32 = 4;
-	if (d->http && epoll_ctl(epfd, EPOLL_CTL_ADD, http_server__fd(d->http), &ev) < 0)
-		return -errno;
+	for (uint32_t i = 0; i < 5; i++) {
+		ev.data.u32 = i;
+		if (fds[i] >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+			return -errno;
+	}
 	for (;;) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(epfd, evs, 8, 100), r;
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		r = collector__drain(d->collector);
-		if (r < 0)
+		if ((r = daemon_drain(d)) < 0)
 			return r;
-		r = collector__tick(d->collector);
-		if (r < 0)
-			return r;
+		collector__tick(d->collector);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == 1) {
 				struct signalfd_siginfo si;
@@ -780,25 +887,23 @@ static int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *
 				log_info("stopping on %s", strsignal((int)si.ssi_signo));
 				return 0;
 			}
-			if (evs[i].data.u32 == 3) {
-				r = control__serve(ctl, daemon_control, d);
-				if (r < 0)
-					return r;
-				continue;
-			}
 			if (evs[i].data.u32 == 2) {
 				uint64_t ticks;
 
 				if (read(timerfd, &ticks, sizeof(ticks)) != sizeof(ticks))
 					continue;
+				/* Late: one slot for the whole span, its true length recorded. */
+				d->slots_late += ticks - 1;
 				r = daemon_slot(d);
 				if (r < 0)
 					return r;
 			}
 		}
-		/* Every turn: requests come, and their time comes as slots are written. */
+		/* Every turn: a quiet connection's time runs out, and requests' time comes as slots are written. */
+		if ((r = control__serve(ctl, daemon_control, d)) < 0)
+			daemon_fault(d, DAEMON_FAULT_LOOP, "cannot poll the control socket", r);
 		if (d->http && (r = http_server__dispatch(d->http, d->slot_start_ns, daemon_render, d)) < 0)
-			return r;
+			daemon_fault(d, DAEMON_FAULT_LOOP, "cannot poll the HTTP server", r);
 	}
 }
 
@@ -847,6 +952,9 @@ int main(int argc, char **argv)
 				  "to keep it, or move it away)", arg_ring);
 		else if (r == -ELOOP)
 			log_error("cannot open ring %s: it is a symbolic link", arg_ring);
+		else if (r == -ENOSPC)
+			log_error("cannot create ring %s: its file system has no room for %.0f MiB (give a smaller "
+				  "--ring-size, or another place)", arg_ring, (arg_ring_size ? arg_ring_size : RING_DEFAULT_DATA_SIZE) / 1048576.0);
 		else
 			log_error("cannot open ring %s: %s", arg_ring, strerror(-r));
 		return 1;
@@ -954,6 +1062,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.collector = collector;
+	d.control = ctl;
 	d.ring = ring;
 	d.reader = reader;
 	d.http = http;
@@ -974,6 +1083,8 @@ int main(int argc, char **argv)
 		r = daemon_slot(&d);
 	if (r == 0)
 		daemon_periodic(&d, d.slot_start_ns, true);
+	if (r == -ENOENT || r == -ESTALE || r == -EPIPE)
+		return 1; /* said already */
 	if (r < 0) {
 		log_error("stopped: %s", strerror(-r));
 		return 1;

@@ -114,6 +114,9 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = mkostemp(tmp, O_CLOEXEC);
+	/* The folder was removed under us: make it again, as at the start. */
+	if (fd < 0 && errno == ENOENT && mkdir(dir, 0750) == 0)
+		fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	/* Profiles reveal code paths: as the ring, not for everyone. */

@@ -38,7 +38,8 @@ static inline void periodic__freep(struct periodic **p)
 /*
  * The ring holds slots up to @now_ns: write the interval that ended, if one
  * did (@final: write the part of the interval so far too, when it has
- * samples), then remove files older than the retention. Returns the number
+ * samples), then remove files older than the retention. A folder removed
+ * meanwhile is made again. Returns the number
  * of files written (0 or 1) or -errno; *@ret_path names the file.
  */
 int periodic__tick(struct periodic *p, struct ring_reader *r, uint64_t now_ns, bool final, char *ret_path,
