@@ -41,6 +41,8 @@
 #define RECORD_DEFAULT_RATE 99
 #define RECORD_MAX_RATE 10000
 #define RECORD_POLL_MS 100
+/* The longest one drain of the loop takes before it looks at the clock and signals. */
+#define RECORD_DRAIN_BUDGET_NS (100ull * 1000000ull)
 #define RECORD_LOOK_MS 10
 #define RECORD_MAX_WATCHED 4096
 /* User stack copied per sample with --unwind dwarf (see README: truncation by size). */
@@ -682,8 +684,12 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 		n = epoll_wait(rec->epfd, evs, ARRAY_SIZE(evs), timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		/* Samples wake us in batches; drain on every pass so nothing waits long. */
-		r = collector__drain(rec->collector);
+		/*
+		 * Samples wake us in batches; drain on every pass so nothing waits
+		 * long, but not for ever when they come faster than they are made
+		 * into stacks: the duration and signals are looked at in between.
+		 */
+		r = collector__drain_for(rec->collector, RECORD_DRAIN_BUDGET_NS);
 		if (r < 0)
 			return r;
 		r = collector__tick(rec->collector);

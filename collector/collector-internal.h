@@ -87,13 +87,15 @@ struct collector {
 	uint64_t scan_joined;        /* processes found by reading cgroup.procs */
 	uint64_t maps_failed_exited; /* maps reads that failed, of processes since freed */
 	struct collector_fault_log fault_log[COLLECTOR_FAULT__MAX];
+	uint64_t drained;            /* records taken from the ring buffer */
+	uint64_t drain_deadline_ns;  /* collector__drain_for(): CLOCK_MONOTONIC, 0 without */
 	/* scratch stack, leaf first: kernel, Python, user, markers and roots */
 	uint32_t frames[2 * HEARTH_MAX_STACK_DEPTH + HEARTH_PY_MAX_FRAMES + 8];
 };
 
 /*
  * Count a fault the collector goes on after (@err, -errno, at @step of
- * process @pid) and say it, rate-limited. See faults.c.
+ * process @pid) and say it, rate-limited. See stats.c.
  */
 void collector_fault(struct collector *c, enum collector_fault kind, pid_t pid, int err, const char *step);
 

@@ -370,7 +370,21 @@ void collector__stop(struct collector *c)
 
 int collector__drain(struct collector *c)
 {
+	c->drain_deadline_ns = 0;
 	return sampler__drain(c->sampler);
+}
+
+int collector__drain_for(struct collector *c, uint64_t budget_ns)
+{
+	uint64_t before = c->drained;
+	int r;
+
+	c->drain_deadline_ns = time_now_ns() + budget_ns;
+	r = sampler__drain(c->sampler);
+	c->drain_deadline_ns = 0;
+	if (r == -EAGAIN)
+		return (int)(c->drained - before);
+	return r;
 }
 
 int collector_special_frame(struct collector *c, enum profile_frame_kind kind, const char *name,
@@ -626,6 +640,10 @@ static int collector_record(void *ctx, const void *data, size_t size)
 	int64_t id;
 	int r;
 
+	/* Out of time: the record stays in the ring buffer (libbpf consumes only up to it). */
+	if (c->drain_deadline_ns && !(c->drained & 15) && time_now_ns() > c->drain_deadline_ns)
+		return -EAGAIN;
+	c->drained++;
 	if (record_view_type(data, size, &type) < 0)
 		goto malformed;
 	switch (type) {
@@ -723,6 +741,8 @@ int collector__tick(struct collector *c)
 	uint64_t now = time_now_ns();
 	int looking = 0;
 
+	unwinder__trim(c->unwinder);
+
 	if (intern__count(c->pids) >= c->opts.max_processes / 4 * 3) {
 		int r = collector_compact_pids(c);
 
@@ -758,44 +778,3 @@ int collector__tick(struct collector *c)
 	return looking;
 }
 
-int collector__stats(struct collector *c, struct collector_stats *ret)
-{
-	uint64_t counters[HEARTH_COUNTER_MAX];
-	int r;
-
-	r = sampler__counters(c->sampler, counters);
-	if (r < 0)
-		return r;
-	c->stats.lost = counters[HEARTH_COUNTER_LOST_RINGBUF];
-	c->stats.events_lost = counters[HEARTH_COUNTER_EVENTS_LOST];
-	c->stats.ticks = counters[HEARTH_COUNTER_TICKS];
-	c->stats.cgroup_joined = counters[HEARTH_COUNTER_CGROUP_JOINED] + c->scan_joined;
-	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
-		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;
-	c->stats.py_unknown_code = c->stats.py_incomplete = 0;
-	c->stats.maps_failed = c->maps_failed_exited;
-	for (size_t i = 0; i < intern__count(c->pids); i++) {
-		struct pyprocess_stats ps;
-
-		if (c->processes[i]) {
-			struct process_stats st;
-
-			process__stats(c->processes[i], &st);
-			c->stats.maps_failed += st.maps_failed;
-		}
-		if (!c->pyprocs[i])
-			continue;
-		pyprocess__stats(c->pyprocs[i], &ps);
-		c->stats.py_unknown_code += ps.unknown_code;
-		c->stats.py_incomplete += ps.incomplete;
-	}
-	if (c->unwinder) {
-		struct unwind_stats us;
-
-		unwinder__stats(c->unwinder, &us);
-		c->stats.dwarf_debug_frames = us.debug_frame_lookups;
-		c->stats.dwarf_files_failed = us.file_failures;
-	}
-	*ret = c->stats;
-	return 0;
-}

@@ -152,6 +152,13 @@ int collector__fd(const struct collector *c);
 int collector__drain(struct collector *c);
 
 /*
+ * The same, for at most about @budget_ns: what is left waits for the next
+ * call (a loop that must also write slots is not held by a flood of
+ * records). Returns the number of records taken, or -errno as above.
+ */
+int collector__drain_for(struct collector *c, uint64_t budget_ns);
+
+/*
  * Housekeeping to call every so often (say every 100 ms): look again for
  * CPython in processes where it is not settled yet, sampled or not. Returns
  * how many are still being looked at (call again sooner then: an

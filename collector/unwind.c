@@ -113,6 +113,8 @@ struct unwinder {
 	struct unwind_ctx ctx;
 	struct unwind_file vdso;
 	bool vdso_tried;
+	bool trim_pending;   /* memory freed since the last malloc_trim() */
+	uint64_t trimmed_ns; /* CLOCK_MONOTONIC of that trim */
 	struct unwind_stats stats;
 };
 
@@ -733,8 +735,27 @@ static void unwinder_drop_process(struct unwinder *u, size_t i)
 {
 	unw_destroy_addr_space(u->procs[i].as);
 	u->procs[i] = u->procs[--u->nr_procs];
-	/* An address space's caches are large: give the freed memory back, or churn keeps it. */
+	/*
+	 * An address space's caches are large: give the freed memory back, or
+	 * churn keeps it; but once a second at most, as a trim costs a TLB
+	 * flush on every CPU and churn drops spaces by the hundred.
+	 */
+	u->trim_pending = true;
+	unwinder__trim(u);
+}
+
+void unwinder__trim(struct unwinder *u)
+{
+	uint64_t now;
+
+	if (!u || !u->trim_pending)
+		return;
+	now = time_now_ns();
+	if (now - u->trimmed_ns < 1000000000ull)
+		return;
 	malloc_trim(0);
+	u->trimmed_ns = now;
+	u->trim_pending = false;
 }
 
 void unwinder__flush(struct unwinder *u)

@@ -102,6 +102,9 @@ int unwinder__unwind(struct unwinder *u, pid_t pid, const struct procmaps *maps,
 /* Drop what is cached for @pid (it exec'd or exited; its mappings changed). */
 void unwinder__forget_process(struct unwinder *u, pid_t pid);
 
+/* Give memory freed by dropped processes back to the system, at most once a second (call often). */
+void unwinder__trim(struct unwinder *u);
+
 /* Unmap every file and drop every process cache (files changed on disk, memory pressure). */
 void unwinder__flush(struct unwinder *u);
 
