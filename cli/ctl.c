@@ -275,8 +275,9 @@ int verb_status(int argc, char **argv)
 		       s->processes, s->cpu_percent, s->rss_bytes, s->ring_size, s->ring_used, s->ring_written,
 		       s->ring_oldest_ns, s->ring_newest_ns);
 		printf(", \"slots\": %" PRIu64 ", \"slot_length_s\": %.3f, \"slot_gap_max_s\": %.3f, \"bpf_run_time_ns\": %" PRIu64
-		       ", \"bpf_runs\": %" PRIu64 ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
-		       s->bpf_run_time_ns, s->bpf_runs);
+		       ", \"bpf_runs\": %" PRIu64 ", \"control_answered\": %" PRIu64 ", \"http_ok\": %" PRIu64
+		       ", \"outputs_written\": %" PRIu64 ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
+		       s->bpf_run_time_ns, s->bpf_runs, s->control_answered, s->http_ok, s->outputs_written);
 		for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
 			printf("%s\"%s\": %" PRIu64, i ? ", " : "", faults[i].name, faults[i].value);
 		printf("}}\n");

@@ -330,7 +330,11 @@ static int export_read(struct ring_reader *ring, const struct window *w, struct 
 /* The warnings about one window read: @name is "BASE" or "NEW" with --diff, else NULL. */
 static void export_warn(const char *name, const struct ring_read_stats *st)
 {
-	if (st->samples == 0 && !name)
+	if (st->samples == 0 && st->slots == 0 && st->overrun)
+		log_warn("%s%sthe writer overwrote every slot of the window while they were read (%" PRIu64
+			 " times): read again, or give the ring a larger --ring-size", name ? name : "", name ? ": " : "",
+			 st->overrun);
+	else if (st->samples == 0 && !name)
 		log_warn("no samples in the ring for this window and filter (%" PRIu64 " slots in range)", st->slots);
 	else if (st->samples == 0 && !strcmp(name, "BASE"))
 		log_warn("no samples in the BASE window for this filter (%" PRIu64 " slots in range): "

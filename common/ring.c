@@ -339,15 +339,14 @@ int ring_writer__check(const struct ring_writer *w)
 {
 	struct stat st;
 
-	if (fstat(w->fd, &st) < 0)
-		return -errno;
-	if (st.st_nlink == 0)
-		return -ENOENT;
+	/* By name first: a file renamed over the ring leaves ours with no link too. */
 	if (stat(w->path, &st) < 0)
 		return errno == ENOENT ? -ENOENT : -errno;
 	if (st.st_dev != w->dev || st.st_ino != w->ino)
 		return -ESTALE;
-	return 0;
+	if (fstat(w->fd, &st) < 0)
+		return -errno;
+	return st.st_nlink == 0 ? -ENOENT : 0;
 }
 
 uint64_t ring_writer__written(const struct ring_writer *w)

@@ -441,6 +441,8 @@ enum daemon_fault {
 	DAEMON_FAULT__MAX,
 };
 #define DAEMON_FAULT_QUIET_NS (60ull * 1000000000ull)
+/* The longest one drain of the loop takes. */
+#define DAEMON_DRAIN_BUDGET_NS (100ull * 1000000ull)
 /* A ring buffer that cannot be read for this long means the BPF side is lost. */
 #define DAEMON_DRAIN_FATAL_NS (10ull * 1000000000ull)
 
@@ -768,7 +770,9 @@ static void daemon_periodic(struct daemon *d, uint64_t now, bool final)
  */
 static int daemon_drain(struct daemon *d)
 {
-	int r = collector__drain(d->collector);
+	/* Not for longer than a quarter slot: slots are written on time, records wait (or are lost, counted). */
+	int r = collector__drain_for(d->collector, arg_slot_ns / 4 < DAEMON_DRAIN_BUDGET_NS ? arg_slot_ns / 4
+										: DAEMON_DRAIN_BUDGET_NS);
 	uint64_t now;
 
 	if (r >= 0) {
@@ -807,8 +811,7 @@ static int daemon_slot(struct daemon *d)
 			  "to start a ring there", arg_ring, r == -ENOENT ? "removed" : "replaced by another file");
 		return r;
 	}
-	if ((r = daemon_drain(d)) < 0)
-		return r;
+	/* What came since the loop's last drain goes into the next slot: this one is on time. */
 	if (collector__stats(d->collector, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	r = ring_writer__write_slot(d->ring, p, d->slot_start_ns, now - d->slot_start_ns,
