@@ -42,9 +42,10 @@
  * of hearthd --all (its CPU plus the BPF program's) at 0.25% of one core at
  * 49 Hz and 0.37% at 99 Hz with --unwind auto, 10-15 us per sample. The cost
  * grows with the CPU count: at that, the 1% budget holds for 14-20 busy CPUs
- * at 49 Hz but only 7-10 at 99 Hz. 49 Hz also stays off the 50/100 Hz
- * periods of timers that would alias with it. --rate 99 is there for small
- * machines.
+ * at 49 Hz but only 7-10 at 99 Hz (issue 13 measured more per sample at
+ * these rates, caches cold). The intervals are random (the rate is their
+ * mean), so no rate aliases with periodic work; --rate 99 is there for
+ * small machines.
  */
 #define HEARTHD_DEFAULT_RATE 49
 #define HEARTHD_MAX_RATE 1000
