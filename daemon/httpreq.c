@@ -12,25 +12,28 @@ bool http_head_complete(const char *in, size_t len)
 	return memmem(in, len, "\r\n\r\n", 4) || memmem(in, len, "\n\n", 2);
 }
 
-/* isspace() in the C locale, which the daemon runs in. */
-static bool is_space(char c)
+/* What separates the words of a request line (isspace() in the C locale but '\n', which ends it). */
+static bool is_blank(char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
 /*
- * The next word from *@pos in @len bytes of @in, as sscanf's "%Ns" takes it
- * (N = @size - 1): blanks skipped, then at most N bytes up to a blank.
- * Returns false when no word is left.
+ * The next word of the request line from *@pos in @len bytes of @in, into
+ * @buf of @size bytes. Returns false when the line has no word left or the
+ * word does not fit: a longer one is refused, not cut in two words.
  */
 static bool take_word(const char *in, size_t len, size_t *pos, char *buf, size_t size)
 {
 	size_t i = *pos, n = 0;
 
-	while (i < len && is_space(in[i]))
+	while (i < len && is_blank(in[i]))
 		i++;
-	while (i < len && !is_space(in[i]) && n + 1 < size)
+	while (i < len && !is_blank(in[i]) && in[i] != '\n') {
+		if (n + 1 == size)
+			return false;
 		buf[n++] = in[i++];
+	}
 	buf[n] = '\0';
 	*pos = i;
 	return n > 0;
@@ -43,6 +46,9 @@ int http_parse_request_line(const char *in, size_t len, struct http_request_line
 
 	if (memchr(in, '\0', len))
 		return -EINVAL;
+	/* Blank lines before the request line are ignored (RFC 9112, 2.2). */
+	while (pos < len && (is_blank(in[pos]) || in[pos] == '\n'))
+		pos++;
 	if (!take_word(in, len, &pos, line.method, sizeof(line.method)) ||
 	    !take_word(in, len, &pos, line.target, sizeof(line.target)) ||
 	    !take_word(in, len, &pos, line.version, sizeof(line.version)) || strncmp(line.version, "HTTP/1.", 7))

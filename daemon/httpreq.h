@@ -25,9 +25,10 @@ bool http_head_complete(const char *in, size_t len);
 
 /*
  * Parse the request line at the start of @len bytes of @in (a head, with
- * whatever follows it) into @ret: method, target and a version "HTTP/1.*".
- * Returns 0, or -EINVAL (a NUL byte, missing words, another version);
- * *@ret is untouched on failure.
+ * whatever follows it; blank lines before it are skipped) into @ret: method,
+ * target and a version "HTTP/1.*", separated by blanks. Returns 0, or
+ * -EINVAL (a NUL byte, fewer than three words on the line, a word longer
+ * than its field, another version); *@ret is untouched on failure.
  */
 int http_parse_request_line(const char *in, size_t len, struct http_request_line *ret);
 
