@@ -16,17 +16,12 @@ static void trim_end(char *s, char *end)
 	*end = '\0';
 }
 
-int config_read(const char *path, config_fn fn, void *ctx)
+int config_parse(FILE *f, const char *path, config_fn fn, void *ctx)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char line[CONFIG_MAX_LINE], where[CONFIG_MAX_LINE + 32];
 	unsigned int n = 0;
 	int r;
 
-	if (!f) {
-		log_error("cannot read config %s: %m", path);
-		return -errno;
-	}
 	while (fgets(line, sizeof(line), f)) {
 		char *name = line, *value, *eq;
 
@@ -53,4 +48,18 @@ int config_read(const char *path, config_fn fn, void *ctx)
 			return r;
 	}
 	return 0;
+}
+
+int config_read(const char *path, config_fn fn, void *ctx)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	int r;
+
+	if (!f) {
+		/* The message could change errno before it is returned. */
+		r = -errno;
+		log_error("cannot read config %s: %m", path);
+		return r;
+	}
+	return config_parse(f, path, fn, ctx);
 }
