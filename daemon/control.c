@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "controlmsg.h"
 
 struct control {
 	int fd;
@@ -153,12 +154,9 @@ static void serve_one(struct control *c, int fd, control_handler_fn fn, void *ct
 		send_reply(fd, &reply);
 		return;
 	}
-	req = hearth__control__request__unpack(NULL, (size_t)n, buf);
-	if (!req || req->kind_case == HEARTH__CONTROL__REQUEST__KIND__NOT_SET) {
-		reply.error = "malformed request";
+	if (controlmsg_decode(buf, (size_t)n, &req, err, sizeof(err)) < 0) {
+		reply.error = err;
 		send_reply(fd, &reply);
-		if (req)
-			hearth__control__request__free_unpacked(req, NULL);
 		return;
 	}
 	fn(ctx, req, &reply, err, sizeof(err));
