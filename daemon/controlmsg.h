@@ -18,8 +18,9 @@
 
 /*
  * Decode @len bytes of @buf as one Request and check it: at most
- * HEARTH_CONTROL_MAX_MESSAGE bytes, one kind set with its message, and for
- * attach and detach a pid from 1 to CONTROLMSG_MAX_PID. (A Request carries
+ * HEARTH_CONTROL_MAX_MESSAGE bytes, one kind set with its message, no field
+ * numbered 0, and for attach and detach a pid from 1 to CONTROLMSG_MAX_PID.
+ * Fields this version does not know are let through, as protobuf wants. (A Request carries
  * no strings or repeated fields, so nothing else can be large.) Returns 0
  * with the request in *@ret, which the caller frees with
  * hearth__control__request__free_unpacked(NULL); or -E2BIG, -EPROTO (not a
