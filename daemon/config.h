@@ -3,6 +3,8 @@
 #ifndef HEARTH_CONFIG_H
 #define HEARTH_CONFIG_H
 
+#include <stdio.h>
+
 #define CONFIG_MAX_LINE 4096
 
 /*
@@ -18,5 +20,12 @@ typedef int (*config_fn)(void *ctx, const char *name, const char *value, const c
  * line. Returns 0, -EINVAL, what @fn returned, or -errno.
  */
 int config_read(const char *path, config_fn fn, void *ctx);
+
+/*
+ * The same for a file open in @f, named @path in messages; @f is read to
+ * its end or to the first error and left open. Exposed for the fuzz harness,
+ * which reads its bytes through fmemopen().
+ */
+int config_parse(FILE *f, const char *path, config_fn fn, void *ctx);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "controlmsg.h"
 
 /* Connections served at once; more wait in the listen backlog. */
 #define CONTROL_MAX_CONNS 16
@@ -208,13 +209,10 @@ static void answer(struct control *c, int fd, const uint8_t *buf, ssize_t n, con
 		send_reply(fd, &reply);
 		return;
 	}
-	req = hearth__control__request__unpack(NULL, (size_t)n, buf);
-	if (!req || req->kind_case == HEARTH__CONTROL__REQUEST__KIND__NOT_SET) {
+	if (controlmsg_decode(buf, (size_t)n, &req, err, sizeof(err)) < 0) {
 		c->counts.malformed++;
-		reply.error = "malformed request";
+		reply.error = err;
 		send_reply(fd, &reply);
-		if (req)
-			hearth__control__request__free_unpacked(req, NULL);
 		return;
 	}
 	fn(ctx, req, &reply, err, sizeof(err));

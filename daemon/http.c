@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "httpreq.h"
 #include "log.h"
 #include "parse.h"
 
@@ -162,107 +163,6 @@ void http_server__counts(const struct http_server *s, uint64_t *ret_ok, uint64_t
 	*ret_server_err = s->counts[2];
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode @n bytes of @s into @buf (NUL-terminated). Returns 0 or -EINVAL. */
-static int url_decode(const char *s, size_t n, char *buf, size_t size)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return -EINVAL;
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -EINVAL;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (o + 1 >= size)
-			return -EINVAL;
-		buf[o++] = c;
-	}
-	buf[o] = '\0';
-	return 0;
-}
-
-int http_parse_profile_target(const char *target, struct http_profile_request *ret, char *err, size_t err_size)
-{
-	static const char path[] = "/debug/pprof/profile";
-	struct http_profile_request req = { .seconds = HTTP_DEFAULT_SECONDS };
-	const char *q = strchr(target, '?');
-	size_t path_len = q ? (size_t)(q - target) : strlen(target);
-
-	if (path_len != sizeof(path) - 1 || memcmp(target, path, path_len))
-		return -ENOENT;
-	while (q && *q) {
-		const char *param = q + 1, *end = strchr(param, '&'), *eq;
-		char key[32], value[256];
-		unsigned long v;
-
-		if (!end)
-			end = param + strlen(param);
-		q = *end ? end : NULL;
-		if (end == param)
-			continue;
-		eq = memchr(param, '=', (size_t)(end - param));
-		if (!eq || url_decode(param, (size_t)(eq - param), key, sizeof(key)) < 0 ||
-		    url_decode(eq + 1, (size_t)(end - eq - 1), value, sizeof(value)) < 0) {
-			snprintf(err, err_size, "malformed query parameter '%.*s'", (int)(end - param), param);
-			return -EINVAL;
-		}
-		if (!strcmp(key, "seconds")) {
-			if (parse_uint(value, 1, HTTP_MAX_SECONDS, &v) < 0) {
-				snprintf(err, err_size, "invalid seconds '%s': give a whole number from 1 to %d", value,
-					 HTTP_MAX_SECONDS);
-				return -EINVAL;
-			}
-			req.seconds = (unsigned int)v;
-		} else if (!strcmp(key, "pid")) {
-			if (parse_uint(value, 1, INT32_MAX, &v) < 0) {
-				snprintf(err, err_size, "invalid pid '%s': give a positive process id", value);
-				return -EINVAL;
-			}
-			req.pid = (pid_t)v;
-		} else if (!strcmp(key, "comm")) {
-			if (!*value || strlen(value) >= sizeof(req.comm)) {
-				snprintf(err, err_size, "invalid comm '%s': give a process name of 1 to 15 bytes", value);
-				return -EINVAL;
-			}
-			strcpy(req.comm, value);
-		} else if (!strcmp(key, "container")) {
-			if (!*value || strlen(value) >= sizeof(req.container) ||
-			    strspn(value, "0123456789abcdef") != strlen(value)) {
-				snprintf(err, err_size, "invalid container '%s': give its hex id or a prefix of it", value);
-				return -EINVAL;
-			}
-			strcpy(req.container, value);
-		} else {
-			snprintf(err, err_size, "unknown query parameter '%s' (seconds, pid, comm, container)", key);
-			return -EINVAL;
-		}
-	}
-	*ret = req;
-	return 0;
-}
-
 /* Queue a whole response on @c (the body is copied) and switch it to writing. */
 static void conn_respond(struct http_server *s, struct http_conn *c, int status, const char *reason,
 			 const char *type, const char *body, size_t body_len, char *owned_body)
@@ -306,12 +206,12 @@ static void conn_error(struct http_server *s, struct http_conn *c, int status, c
 /* A whole request head is in: answer it, or start waiting for its profile. */
 static void conn_request(struct http_server *s, struct http_conn *c)
 {
-	char method[16], target[2048], version[16], err[512];
+	struct http_request_line line;
+	const char *method = line.method, *target = line.target;
+	char err[512];
 	int r;
 
-	c->in[c->in_len] = '\0';
-	if (memchr(c->in, '\0', c->in_len) || sscanf(c->in, "%15s %2047s %15s", method, target, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7)) {
+	if (http_parse_request_line(c->in, c->in_len, &line) < 0) {
 		conn_error(s, c, 400, "Bad Request", "malformed request line");
 		return;
 	}
@@ -361,7 +261,7 @@ static void conn_readable(struct http_server *s, struct http_conn *c)
 	}
 	c->in_len += (size_t)n;
 	c->in[c->in_len] = '\0';
-	if (memmem(c->in, c->in_len, "\r\n\r\n", 4) || memmem(c->in, c->in_len, "\n\n", 2))
+	if (http_head_complete(c->in, c->in_len))
 		conn_request(s, c);
 	else if (c->in_len == sizeof(c->in) - 1)
 		conn_error(s, c, 431, "Request Header Fields Too Large", "request head too large");

@@ -60,11 +60,4 @@ int http_server__dispatch(struct http_server *s, uint64_t covered_ns, http_rende
 void http_server__counts(const struct http_server *s, uint64_t *ret_ok, uint64_t *ret_client_err,
 			 uint64_t *ret_server_err);
 
-/*
- * Parse a request's target ("/debug/pprof/profile?seconds=5&pid=42") into
- * @ret. Returns 0, -ENOENT (another path), or -EINVAL with a one-line reason
- * in @err. Exposed for tests.
- */
-int http_parse_profile_target(const char *target, struct http_profile_request *ret, char *err, size_t err_size);
-
 #endif
