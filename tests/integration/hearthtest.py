@@ -5,10 +5,14 @@ binary on real programs with known behaviour and check what the profile says.
 Tests that need root and BPF skip when those are missing, except under CI
 (CI set in the environment), where a missing capability is a failure."""
 
+import math
 import os
+import re
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -94,6 +98,59 @@ class BpfTestCase(unittest.TestCase):
                 if pipe:
                     pipe.close()
 
+    def record_live(self, args, pids=(), timeout=60, on_start=None, check=True):
+        """Run `hearth record -v ARGS` and take the CPU time PIDS use while sampled: from the
+        line hearth prints once sampling runs to the summary it prints once sampling stopped
+        (so hearth's start-up is left out; its few milliseconds of stopping are not).
+        ON_START(recording) runs when sampling has started. Returns a LiveRecord."""
+        rec = LiveRecord()
+        h = subprocess.Popen([HEARTH, "record", "-v"] + list(args), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        rec.process = h
+        self.children.append(h)
+        watchdog = threading.Timer(timeout, h.kill)
+        watchdog.start()
+        out = []
+        reader = threading.Thread(target=lambda: out.append(h.stdout.read()))
+        reader.start()
+        lines = []
+        try:
+            for line in h.stderr:
+                lines.append(line)
+                if rec.start is None and re.match(r"hearth: debug: recording .* at \d+ Hz$", line):
+                    rec.start = {pid: try_cpu_seconds(pid) for pid in pids}
+                    if on_start:
+                        on_start(rec)
+                elif rec.end is None and re.match(r"hearth: \d+ samples in ", line):
+                    rec.end = {pid: try_cpu_seconds(pid) for pid in pids}
+            h.wait()
+        finally:
+            watchdog.cancel()
+            reader.join()
+        rec.returncode, rec.stderr, rec.stdout = h.returncode, "".join(lines), "".join(out)
+        if check:
+            self.assertEqual(rec.returncode, 0, "hearth record %s failed:\n%s" % (args, rec.stderr))
+            self.assertIsNotNone(rec.start, "no start of sampling in:\n" + rec.stderr)
+            self.assertIsNotNone(rec.end, "no summary in:\n" + rec.stderr)
+        return rec
+
+    def assertSampled(self, count, cpu, rate, msg=""):
+        """COUNT samples of CPU seconds at RATE: a random clock's count is Poisson-like, so
+        within four standard deviations of rate * cpu."""
+        expected = rate * cpu
+        low, high = poisson_bounds(expected)
+        sys.stderr.write("%d samples of %.3f s of CPU at %d Hz: %.0f expected, %+.1f sigma\n"
+                         % (count, cpu, rate, expected, (count - expected) / math.sqrt(max(expected, 1.0))))
+        self.assertTrue(low <= count <= high, "%d samples, %.0f expected (%.3f s of CPU at %d Hz): "
+                        "outside %.0f..%.0f. %s" % (count, expected, cpu, rate, low, high, msg))
+
+    def assertShare(self, got, want, n, msg="", least=0.02):
+        """A share GOT of N samples against the workload's truth WANT: four binomial standard
+        errors, and LEAST for the workload's own variation."""
+        delta = share_delta(want, n, least)
+        self.assertTrue(abs(got - want) <= delta, "%.3f of %d samples, want %.3f +- %.3f. %s"
+                        % (got, n, want, delta, msg))
+
     def record(self, args, timeout=60, check=True):
         """Run `hearth record ARGS`; returns the CompletedProcess."""
         r = subprocess.run([HEARTH, "record"] + args, capture_output=True, text=True,
@@ -101,6 +158,37 @@ class BpfTestCase(unittest.TestCase):
         if check:
             self.assertEqual(r.returncode, 0, "hearth record %s failed:\n%s" % (args, r.stderr))
         return r
+
+
+class LiveRecord:
+    """What BpfTestCase.record_live saw: returncode, stdout, stderr, the process, and each
+    pid's CPU seconds when sampling started (start) and once it had stopped (end)."""
+
+    def __init__(self):
+        self.start = None
+        self.end = None
+
+    def cpu(self, pid):
+        """The CPU seconds PID used while sampled (0 for a pid that was gone at the start)."""
+        a, b = self.start.get(pid), self.end.get(pid)
+        return 0.0 if a is None else (b if b is not None else a) - a
+
+    def command_cpu(self):
+        """The CPU time `hearth record -v -- COMMAND` says the command used (wait4), or None."""
+        m = re.search(r"used ([\d.]+) s of CPU", self.stderr)
+        return float(m.group(1)) if m else None
+
+
+def poisson_bounds(expected, sigmas=4.0):
+    """The range a Poisson-like count of mean EXPECTED stays in but for SIGMAS standard deviations
+    (a random clock's samples: exponential intervals, spread just under the mean)."""
+    s = sigmas * math.sqrt(max(expected, 1.0))
+    return expected - s, expected + s
+
+
+def share_delta(p, n, least=0.0):
+    """A share's tolerance: four binomial standard errors of N samples, and at least LEAST."""
+    return max(least, 4 * math.sqrt(p * (1 - p) / max(1, n)))
 
 
 def read_folded(path):
@@ -154,6 +242,14 @@ def bpf_progs_named(name):
     """Ids of loaded BPF programs called NAME (bpftool truncates names to 15 chars)."""
     out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
     return [line.split(":")[0] for line in out.splitlines() if (" name %s " % name[:15]) in line]
+
+
+def try_cpu_seconds(pid):
+    """cpu_seconds(PID), or None once PID is gone."""
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def cpu_seconds(pid):
