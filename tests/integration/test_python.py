@@ -23,7 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hearthtest import (SOURCE_ROOT, BpfTestCase, interpreters, python_version,  # noqa: E402
-                        read_folded, total)
+                        read_folded, require_interpreter, total)
 
 PYBURN = os.path.join(SOURCE_ROOT, "examples", "pyburn.py")
 
@@ -82,8 +82,7 @@ class PythonRecord(BpfTestCase):
         return p
 
     def check_mix(self, label, python):
-        if not os.path.exists(python):
-            self.skipTest("%s is not installed" % python)
+        require_interpreter(self, python)
         version = python_version(python)
         qual = version >= (3, 11)
         p = self.start(python, 20, "mix")
@@ -179,8 +178,7 @@ class PythonRecord(BpfTestCase):
         self.assertEqual(short, {"threading.py"})
 
     def check_modes(self, label, python):
-        if not os.path.exists(python):
-            self.skipTest("%s is not installed" % python)
+        require_interpreter(self, python)
         # A 1000-deep recursion: the innermost 128 frames and a [truncated] root.
         out = self.path("deep.folded")
         r = self.record(["-r", "499", "-v", "-o", out, "--", python, PYBURN, "3", "deep"])
