@@ -122,8 +122,8 @@ class BpfTestCase(unittest.TestCase):
 
     def record_live(self, args, pids=(), timeout=60, on_start=None, check=True):
         """Run `hearth record -v ARGS` and take the CPU time PIDS use while sampled: from the
-        line hearth prints once sampling runs to the summary it prints once sampling stopped
-        (so hearth's start-up is left out; its few milliseconds of stopping are not).
+        line hearth prints once sampling runs to the one it prints once it stopped (hearth's
+        start-up and its writing of the outputs left out).
         ON_START(recording) runs when sampling has started. Returns a LiveRecord."""
         rec = LiveRecord()
         h = subprocess.Popen([HEARTH, "record", "-v"] + list(args), stdout=subprocess.PIPE,
@@ -143,7 +143,7 @@ class BpfTestCase(unittest.TestCase):
                     rec.start = {pid: try_cpu_seconds(pid) for pid in pids}
                     if on_start:
                         on_start(rec)
-                elif rec.end is None and re.match(r"hearth: \d+ samples in ", line):
+                elif rec.end is None and re.match(r"hearth: debug: sampling stopped after ", line):
                     rec.end = {pid: try_cpu_seconds(pid) for pid in pids}
             h.wait()
         finally:
@@ -153,7 +153,7 @@ class BpfTestCase(unittest.TestCase):
         if check:
             self.assertEqual(rec.returncode, 0, "hearth record %s failed:\n%s" % (args, rec.stderr))
             self.assertIsNotNone(rec.start, "no start of sampling in:\n" + rec.stderr)
-            self.assertIsNotNone(rec.end, "no summary in:\n" + rec.stderr)
+            self.assertIsNotNone(rec.end, "no end of sampling in:\n" + rec.stderr)
         return rec
 
     def assertSampled(self, count, cpu, rate, msg=""):
@@ -275,7 +275,8 @@ def try_cpu_seconds(pid):
 
 
 def cpu_seconds(pid):
-    """CPU time (user + system) PID's threads have used so far."""
-    with open("/proc/%d/stat" % pid) as f:
+    """CPU time (user + system) PID's threads have used so far; PID may be "PID/task/TID" for
+    one thread's."""
+    with open("/proc/%s/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
