@@ -116,7 +116,7 @@ class PythonRecord(BpfTestCase):
         worker = {k: c for k, c in stacks.items() if thread_of(k) == worker_tid}
         # Each thread's samples: the CPU it got while sampled (its own, from /proc), at 999 Hz.
         for name, part in (("main", main), ("worker", worker)):
-            self.assertSampled(total(part), r.cpu(threads[name]), 999, "%s thread" % name)
+            self.assertSampled(total(part), r.cpu(threads[name]), r, "%s thread" % name)
         self.assertEqual(total(main) + total(worker), total(stacks), "samples of other threads")
 
         # Complete stacks: the main thread's start at <module>, the worker's in threading.
@@ -268,7 +268,7 @@ class PythonRecord(BpfTestCase):
         stacks = read_folded(out)
         # Its CPU from when sampling started to its end (wait4), at 99 Hz; Python stacks but for
         # the interpreter's exit.
-        self.assertSampled(total(stacks), usage.ru_utime + usage.ru_stime - r.start[p.pid], 99, r.stderr)
+        self.assertSampled(total(stacks), usage.ru_utime + usage.ru_stime - r.start[p.pid], r, r.stderr)
         self.check_bad("samples without Python frames", [(c, k) for k, c in stacks.items() if not py_frames(k)],
                        total(stacks), share=0.05)
 

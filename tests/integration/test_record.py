@@ -56,7 +56,7 @@ class Record(BpfTestCase):
         r = self.record_live(["-r", "499", "-o", out, "--", CPUBURN, "4", "--threads", "1"])
         stacks = read_folded(out)
         # The command's CPU time (wait4) at the rate, however little a busy machine gave it.
-        self.assertSampled(total(stacks), r.command_cpu(), 499, r.stderr)
+        self.assertSampled(total(stacks), r.command_cpu(), r, r.stderr)
         self.check_cpuburn_profile(stacks)
         self.assertRegex(r.stderr, r"exited with status 0")
 
@@ -68,7 +68,7 @@ class Record(BpfTestCase):
         r = self.record_live(["-p", str(burn.pid), "-d", "6", "--threads", "-o", out], [burn.pid])
         stacks = read_folded(out)
         # One sample per 1/99 s of CPU the target used while sampled: nothing lost, nothing invented.
-        self.assertSampled(total(stacks), r.cpu(burn.pid), 99, r.stderr)
+        self.assertSampled(total(stacks), r.cpu(burn.pid), r, r.stderr)
         self.check_cpuburn_profile({f[1:]: c for f, c in stacks.items()})
         roots = {f[0] for f in stacks}
         self.assertEqual(len(roots), 2, roots)
@@ -83,7 +83,7 @@ class Record(BpfTestCase):
         out = self.path("k.folded")
         r = self.record_live(["-r", "499", "-o", out, "--", KERNELBURN, "2"])
         stacks = read_folded(out)
-        self.assertSampled(total(stacks), r.command_cpu(), 499, r.stderr)
+        self.assertSampled(total(stacks), r.command_cpu(), r, r.stderr)
         in_kernel = sum(c for f, c in stacks.items()
                         if has_chain(f, ["main", "read_loop"]) and any(k in f for k in KERNEL_ENTRY))
         self.assertGreater(in_kernel / total(stacks), 0.5, stacks)
@@ -97,7 +97,7 @@ class Record(BpfTestCase):
         out = self.path("nk.folded")
         r = self.record_live(["-r", "499", "--no-kernel", "-o", out, "--", KERNELBURN, "2"])
         stacks = read_folded(out)
-        self.assertSampled(total(stacks), r.command_cpu(), 499, r.stderr)
+        self.assertSampled(total(stacks), r.command_cpu(), r, r.stderr)
         for frames in stacks:
             self.assertFalse(any(k in frames for k in KERNEL_ENTRY), frames)
         self.assertGreater(share(stacks, "read_loop"), 0.9)
@@ -114,7 +114,7 @@ class Record(BpfTestCase):
         for pid in (a.pid, b.pid):
             mine = {f[1:]: c for f, c in stacks.items() if f[0] == "cpuburn (pid %d)" % pid}
             # Each process's samples: its own CPU time while sampled, at 99 Hz.
-            self.assertSampled(total(mine), r.cpu(pid), 99, "pid %d" % pid)
+            self.assertSampled(total(mine), r.cpu(pid), r, "pid %d" % pid)
             self.assertShare(chain_share(mine, CHAIN_A), 0.5, total(mine), "pid %d" % pid)
 
     def test_subprocesses(self):
@@ -123,7 +123,7 @@ class Record(BpfTestCase):
         r = self.record_live(["--subprocesses", "-o", out, "--", "sh", "-c", script])
         stacks = read_folded(out)
         # wait4's CPU time counts the children sh waited for: all of the samples.
-        self.assertSampled(total(stacks), r.command_cpu(), 99, r.stderr)
+        self.assertSampled(total(stacks), r.command_cpu(), r, r.stderr)
         burners = {f[0] for f in stacks if "burn_a" in f}
         self.assertEqual(len(burners), 2, "expected two cpuburn children: %s" % burners)
         for root in burners:
@@ -182,7 +182,7 @@ class Record(BpfTestCase):
         self.assertIsNotNone(r.start[burn.pid], "cpuburn was gone before sampling started")
         _, _, usage = os.wait4(burn.pid, 0)
         cpu = usage.ru_utime + usage.ru_stime - r.start[burn.pid]
-        self.assertSampled(total(read_folded(out)), cpu, 99, r.stderr)
+        self.assertSampled(total(read_folded(out)), cpu, r, r.stderr)
 
     def test_sigint_writes_profile_and_detaches(self):
         burn = self.spawn([CPUBURN, "30"])
@@ -195,7 +195,7 @@ class Record(BpfTestCase):
             rec.process.send_signal(signal.SIGINT)
         r = self.record_live(["-p", str(burn.pid), "-o", out], [burn.pid], on_start=interrupt, timeout=30)
         self.assertGreater(loaded[0], 0, "sampler not loaded")
-        self.assertSampled(total(read_folded(out)), r.cpu(burn.pid), 99, r.stderr)
+        self.assertSampled(total(read_folded(out)), r.cpu(burn.pid), r, r.stderr)
         self.assertEqual(bpf_progs_named("hearth_sample"), [], "BPF program left loaded")
         with open("/proc/%d/stat" % burn.pid) as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
@@ -209,7 +209,7 @@ class Record(BpfTestCase):
             rec.process.send_signal(signal.SIGTERM)
         r = self.record_live(["-o", out, "--", CPUBURN, "60"], on_start=terminate, timeout=30)
         self.assertIn("killed by signal 15", r.stderr)
-        self.assertSampled(total(read_folded(out)), r.command_cpu(), 99, r.stderr)
+        self.assertSampled(total(read_folded(out)), r.command_cpu(), r, r.stderr)
         self.assertEqual(bpf_progs_named("hearth_sample"), [])
 
     def test_command_exit_status_reported(self):
@@ -227,7 +227,7 @@ class Record(BpfTestCase):
         for line in lines:
             text, _, count = line.rpartition(" ")
             stacks[tuple(text.split(";"))] = int(count)
-        self.assertSampled(total(stacks), r.command_cpu(), 199, r.stderr)
+        self.assertSampled(total(stacks), r.command_cpu(), r, r.stderr)
         in_run = {f: c for f, c in stacks.items() if "run" in f}
         self.assertShare(chain_share(in_run, CHAIN_A), 0.5, total(in_run))
 
