@@ -116,7 +116,8 @@ class PythonRecord(BpfTestCase):
         worker = {k: c for k, c in stacks.items() if thread_of(k) == worker_tid}
         # Each thread's samples: the CPU it got while sampled (its own, from /proc), at 999 Hz.
         for name, part in (("main", main), ("worker", worker)):
-            self.assertSampled(total(part), r.cpu(threads[name]), r, "%s thread" % name)
+            self.assertSampled(total(part), r.cpu(threads[name]), r, "%s thread" % name,
+                               switches=r.switches(threads[name]))
         self.assertEqual(total(main) + total(worker), total(stacks), "samples of other threads")
 
         # Complete stacks: the main thread's start at <module>, the worker's in threading.
