@@ -929,6 +929,8 @@ int verb_record(int argc, char **argv)
 	r = record_loop(&rec, sigfd, start_ns, &interrupted);
 	elapsed = time_now_ns() - start_ns;
 	collector__stop(collector);
+	/* With "recording" above, what a test needs to take the target's CPU time over exactly the sampled time. */
+	log_debug("sampling stopped after %.3f s", elapsed / 1e9);
 	if (r < 0)
 		log_error("recording stopped early: %s", strerror(-r));
 	if (isatty(STDERR_FILENO))

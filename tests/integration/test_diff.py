@@ -7,16 +7,16 @@ windows must show burn_a falling and burn_c rising, in the folded diff
 (difffolded.pl's 'stack base new' lines) and in the SVG's colours (blue for
 shrank, red for grew). BPF tests fail rather than skip under CI."""
 
+import math
 import os
 import re
-import subprocess
 import sys
 import time
 import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hearthtest import CPUBURN  # noqa: E402
+from hearthtest import CPUBURN, poisson_bounds, share_delta  # noqa: E402
 from test_daemon import DaemonTestCase  # noqa: E402
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -56,8 +56,15 @@ class Diff(DaemonTestCase):
         d, ring = self.start_daemon("--all", "-r", "199")
         t0 = time.time()
         burn = self.spawn([CPUBURN, "8", "--shift", "4"])
-        burn.wait(timeout=30)
-        time.sleep(1.5)  # the last slot closes
+        _, _, usage = os.wait4(burn.pid, 0)
+        self.stop(d)  # it writes the slot in progress
+        # All of cpuburn's samples: the CPU it got (wait4) at 199 Hz.
+        r = self.export(ring, "-p", str(burn.pid), "-f", "folded", "-o", "-")
+        everything = sum(int(line.rpartition(" ")[2]) for line in r.stdout.splitlines() if line)
+        cpu = usage.ru_utime + usage.ru_stime
+        low, high = poisson_bounds(199 * cpu)
+        self.assertTrue(low <= everything <= high, "%d samples of cpuburn, %.0f expected (%.3f s of CPU)"
+                        % (everything, 199 * cpu, cpu))
         # Slots are one second long: leave a second around the shift out of both windows.
         mid = t0 + 4
         base = "..@%d" % int(mid - 1)
@@ -66,23 +73,24 @@ class Diff(DaemonTestCase):
         r = self.export(ring, "--comm", "cpuburn", "--diff", "%s,%s" % (base, new), "-o", "-")
         stacks = read_diff_folded(r.stdout)
         self.assertTrue(all(k[0].startswith("cpuburn (pid ") for k in stacks), list(stacks)[:3])
-        # Other cpuburns may run on the machine: keep ours, by its root frame.
-        stacks = {k: v for k, v in stacks.items() if k[0] == "cpuburn (pid %d)" % burn.pid}
+        # Other cpuburns may run on the machine: keep ours, by its root frame; the shares are
+        # of run(), not of the calibration at start-up.
+        stacks = {k: v for k, v in stacks.items() if k[0] == "cpuburn (pid %d)" % burn.pid and "run" in k}
         a_base, a_new = counts(stacks, "burn_a")
         c_base, c_new = counts(stacks, "burn_c")
         total_base = sum(b for b, n in stacks.values())
         total_new = sum(n for b, n in stacks.values())
         sys.stderr.write("BASE %d samples: burn_a %d, burn_c %d; NEW %d: burn_a %d, burn_c %d\n"
                          % (total_base, a_base, c_base, total_new, a_new, c_new))
-        self.assertGreater(total_base, 200)
-        self.assertGreater(total_new, 200)
-        self.assertGreater(a_base, a_new)
-        self.assertLess(c_base, c_new)
-        # The shares, normalised by each window's total: about 50% -> 20% and 20% -> 50%.
-        self.assertAlmostEqual(a_base / total_base, 0.5, delta=0.1)
-        self.assertAlmostEqual(a_new / total_new, 0.2, delta=0.1)
-        self.assertAlmostEqual(c_base / total_base, 0.2, delta=0.1)
-        self.assertAlmostEqual(c_new / total_new, 0.5, delta=0.1)
+        # Telling 50% from 20% at four binomial standard errors each takes this many samples.
+        needed = math.ceil((4 * (math.sqrt(0.5 * 0.5) + math.sqrt(0.2 * 0.8)) / 0.3) ** 2)
+        self.assertGreaterEqual(min(total_base, total_new), needed,
+                                "too few samples to tell 50%% from 20%% (cpuburn got %.3f s of CPU)" % cpu)
+        # The shares, of each window's samples: 50% -> 20% and 20% -> 50%.
+        for name, got, n, want in (("burn_a base", a_base, total_base, 0.5), ("burn_a new", a_new, total_new, 0.2),
+                                   ("burn_c base", c_base, total_base, 0.2), ("burn_c new", c_new, total_new, 0.5)):
+            self.assertAlmostEqual(got / n, want, delta=share_delta(want, n, 0.02),
+                                   msg="%s: %d of %d samples" % (name, got, n))
 
         # The same by PID, as a differential SVG: well-formed, burn_a blue, burn_c red.
         out = self.path("diff.svg")
@@ -104,7 +112,6 @@ class Diff(DaemonTestCase):
                         self.path("empty.svg"))
         self.assertIn("no samples in the BASE window", r.stderr)
         svg_frames(self.path("empty.svg"))
-        self.stop(d)
 
     def test_usage_errors(self):
         ring = self.path("none.ring")  # never opened: each is refused before

@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hearthtest import HEARTH, interpreters  # noqa: E402
+from hearthtest import HEARTH, interpreters, require_interpreter  # noqa: E402
 
 THREAD_NAME = "blocked-one"
 
@@ -164,8 +164,7 @@ class DumpErrors(DumpTestCase):
 
 class DumpInterpreters(DumpTestCase):
     def check_interpreter(self, label, python):
-        if not os.path.exists(python):
-            self.skipTest("%s is not installed" % python)
+        require_interpreter(self, python)
         script = os.path.join(self.tmp.name, "target.py")
         with open(script, "w") as f:
             f.write(SCRIPT)

@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hearthtest import (CHAIN_A, CHAIN_B, CHAIN_C, CPUBURN, SOURCE_ROOT, BpfTestCase, chain_share,  # noqa: E402
-                        has_chain, interpreters, python_version, read_folded, total)
+                        has_chain, interpreters, python_version, read_folded, require_interpreter, total)
 
 CPUBURN_NOFP = os.environ.get("CPUBURN_NOFP", os.path.join(os.path.dirname(CPUBURN), "cpuburn-nofp"))
 CHAINS_FP = os.environ.get("CHAINS_FP", "build/tests/workloads/chains-fp")
@@ -293,8 +293,7 @@ class PythonNative(BpfTestCase):
         return int(m.group(1))
 
     def check_extension(self, python):
-        if not os.path.exists(python):
-            self.skipTest("%s is not installed" % python)
+        require_interpreter(self, python)
         include, suffix = subprocess.run([python, "-c", EXT_SUFFIX], capture_output=True, text=True,
                                          timeout=30, check=True).stdout.split()
         ext_dir = self.path("ext")

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* Container ids and cgroup paths out of /proc/PID/cgroup texts, as runtimes write them. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "check.h"
+#include "cleanup.h"
 
 #define ID "3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b"
 #define ID2 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -88,15 +91,111 @@ static void test_paths(void)
 	CHECK_INT(cgroup_parse_path("8:pids:/a\n", NULL, buf, sizeof(buf)), -ENOENT);
 }
 
+/* Whether every controller in the comma-separated @list is among the comma-separated @opts. */
+static bool all_in(const char *list, const char *opts)
+{
+	char want[256], have[512], *save = NULL;
+
+	snprintf(want, sizeof(want), "%s", list);
+	for (char *c = strtok_r(want, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+		bool found = false;
+		char *save2 = NULL;
+
+		snprintf(have, sizeof(have), "%s", opts);
+		for (char *o = strtok_r(have, ",", &save2); o && !found; o = strtok_r(NULL, ",", &save2))
+			found = !strcmp(o, c);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether this process's mountinfo has the v2 hierarchy (@controller NULL) or
+ * the v1 hierarchy holding @controller mounted where cgroup @path can be seen
+ * (its root "/" or above @path). Read here the plain way, not by cgroup.c.
+ */
+static bool mounted(const char *controller, const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char root[1024], fstype[64], opts[512];
+		const char *dash = strstr(line, " - ");
+		size_t n;
+
+		if (!dash || sscanf(line, "%*s %*s %*s %1023s", root) != 1 ||
+		    sscanf(dash + 3, "%63s %*s %511s", fstype, opts) != 2)
+			continue;
+		n = strlen(root);
+		if (strcmp(root, "/") && (strncmp(path, root, n) || (path[n] && path[n] != '/')))
+			continue;
+		if (!controller ? !strcmp(fstype, "cgroup2") : !strcmp(fstype, "cgroup") && all_in(controller, opts))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * cgroup_find() on this process, whose answer depends on where the tests run:
+ * worked out here from /proc/self/cgroup and mountinfo as cgroup.h says
+ * (the v2 cgroup if below the root; else the first mounted v1 hierarchy,
+ * runtimes' favourites first, where it is below the root; else -ENOENT), and
+ * then asserted exactly.
+ */
 static void test_this_process(void)
 {
+	static const char *const preferred[] = { "pids", "cpu,cpuacct", "cpu", "memory", "name=systemd" };
+	char want_ctl[64] = "", want_path[CGROUP_PATH_MAX] = "";
+	char names[32][64], paths[32][CGROUP_PATH_MAX];
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	int n = 0, want = -ENOENT, r;
+	bool want_v1 = false;
 	struct cgroup_watch w;
-	int r = cgroup_find(getpid(), &w);
+	char line[CGROUP_PATH_MAX + 128];
 
-	/* Wherever the tests run, the answer is one of these, and a found cgroup holds us. */
-	CHECK_TRUE(r == 0 || r == -ENOENT || r == -ENODEV);
-	if (r == 0)
+	CHECK_TRUE(f != NULL);
+	while (f && n < 32 && fgets(line, sizeof(line), f)) {
+		char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+
+		if (!b)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		*b = '\0';
+		if (strlen(a + 1) >= sizeof(names[n]) || strlen(b + 1) >= sizeof(paths[n]))
+			continue;
+		memcpy(names[n], a + 1, strlen(a + 1) + 1);
+		memcpy(paths[n], b + 1, strlen(b + 1) + 1);
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		if (!names[i][0] && strcmp(paths[i], "/")) {
+			memcpy(want_path, paths[i], sizeof(want_path));
+			want = mounted(NULL, paths[i]) ? 0 : -ENODEV;
+		}
+	/* No v2 cgroup of its own: the favourites in their order, then the file's. */
+	for (size_t k = 0; !want_path[0] && k <= sizeof(preferred) / sizeof(preferred[0]); k++)
+		for (int i = 0; i < n && !want_path[0]; i++) {
+			if (!names[i][0] || !strcmp(paths[i], "/") || !mounted(names[i], paths[i]) ||
+			    (k < sizeof(preferred) / sizeof(preferred[0]) && strcmp(names[i], preferred[k])))
+				continue;
+			memcpy(want_path, paths[i], sizeof(want_path));
+			memcpy(want_ctl, names[i], sizeof(want_ctl));
+			want_v1 = true;
+			want = 0;
+		}
+	printf("test-cgroup: this process: expecting %d (%s%s%s)\n", want, want_v1 ? want_ctl : "v2",
+	       want_path[0] ? " " : "", want_path);
+	r = cgroup_find(getpid(), &w);
+	CHECK_INT(r, want);
+	if (r == 0 && want == 0) {
+		CHECK_INT(w.v1, want_v1);
+		CHECK_STR(w.path, want_path);
+		if (want_v1)
+			CHECK_STR(w.controller, want_ctl);
 		CHECK_TRUE(cgroup_contains(&w, getpid()));
+	}
 	CHECK_INT(cgroup_find(0x7ffffff0, &w), -ESRCH);
 }
 

@@ -6,11 +6,17 @@
  * 2.7 and 3.6 run once more with a stripped copy of their libpython, so the
  * interpreter is found by scanning writable data rather than by symbol.
  *
+ * Every pyenv version listed below and any other in PYENV_ROOT/versions is
+ * run. Under CI (CI set in the environment) a listed one that is missing is
+ * a failure, so a run cannot pass on fewer interpreters than the machine
+ * should have; without CI it is skipped with a message.
+ *
  * Usage: test-pyfind [PYENV_ROOT]. Without the argument: $PYENV_ROOT, then
  * `pyenv root`, then ~/.pyenv. Needs to be root or the children's parent
  * (process_vm_readv under Yama ptrace_scope <= 1). Children die with the test
  * (PR_SET_PDEATHSIG) and are killed on every path.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,6 +37,20 @@ static const char *const pyenv_versions[] = {
 	"2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18",
 	"3.10.13", "3.11.7", "3.12.1", "3.13.0",
 };
+
+/* Under CI an interpreter or tool the tests need must be there. */
+static bool ci;
+
+/* Say @what is missing: skipped, or under CI a failure. */
+static void missing(const char *what)
+{
+	printf("%s: not installed, %s\n", what, ci ? "a failure under CI" : "skipped");
+	if (ci) {
+		fprintf(stderr, "test-pyfind: %s is missing and CI is set\n", what);
+		check_count++;
+		check_failures++;
+	}
+}
 
 static const char thread_script[] =
 	"import sys, threading, time\n"
@@ -270,7 +290,10 @@ static void check_stripped(const char *root, const char *version, const char *so
 	snprintf(src, sizeof(src), "%s/versions/%s/lib/%s", root, version, soname);
 	snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, version);
 	if (access(src, R_OK) < 0 || access(python, X_OK) < 0 || access(argv[0], X_OK) < 0) {
-		printf("%s stripped: skipped (no %s or no objcopy)\n", version, src);
+		char what[PATH_MAX + 64];
+
+		snprintf(what, sizeof(what), "%s stripped (%s or objcopy)", version, src);
+		missing(what);
 		return;
 	}
 	if (!mkdtemp(dir)) {
@@ -316,8 +339,10 @@ static void check_gil_holder(const char *root, const char *version)
 	pid_t pid;
 
 	snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, version);
-	if (access(python, X_OK) < 0)
+	if (access(python, X_OK) < 0) {
+		missing(python);
 		return;
+	}
 	pid = spawn(argv, NULL, &fd);
 	CHECK_TRUE(pid > 0);
 	if (pid <= 0)
@@ -374,9 +399,36 @@ static void pyenv_root(int argc, char **argv, char *buf, size_t size)
 	snprintf(buf, size, "%s/.pyenv", getenv("HOME") ?: "/root");
 }
 
+static bool listed(const char *version)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pyenv_versions); i++)
+		if (!strcmp(pyenv_versions[i], version))
+			return true;
+	return false;
+}
+
+/* Run check_python on pyenv's @version, adding its name to @names. */
+static void check_pyenv(const char *root, const char *version, char *names, size_t size, int *tested)
+{
+	char python[PATH_MAX + 64];
+	struct pyinfo info;
+
+	snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, version);
+	if (access(python, X_OK) < 0) {
+		missing(python);
+		return;
+	}
+	printf("%s:\n", python);
+	check_python(python, NULL, &info);
+	snprintf(names + strlen(names), size - strlen(names), "%s%s", *tested ? ", " : "", version);
+	(*tested)++;
+}
+
 int main(int argc, char **argv)
 {
-	char root[PATH_MAX], python[PATH_MAX + 64];
+	char root[PATH_MAX], dir[PATH_MAX + 16], names[1024] = "";
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
 	struct pyinfo info;
 	int tested = 0, fd;
 	pid_t pid;
@@ -387,17 +439,21 @@ int main(int argc, char **argv)
 	signal(SIGALRM, on_signal);
 	alarm(55);
 
+	ci = getenv("CI") && *getenv("CI");
 	pyenv_root(argc, argv, root, sizeof(root));
-	for (size_t i = 0; i < ARRAY_SIZE(pyenv_versions); i++) {
-		snprintf(python, sizeof(python), "%s/versions/%s/bin/python", root, pyenv_versions[i]);
-		if (access(python, X_OK) < 0) {
-			printf("%s: not installed, skipped\n", python);
-			continue;
+	for (size_t i = 0; i < ARRAY_SIZE(pyenv_versions); i++)
+		check_pyenv(root, pyenv_versions[i], names, sizeof(names), &tested);
+	/* And whatever else pyenv has: a version added to the machine is tested before it is listed. */
+	snprintf(dir, sizeof(dir), "%s/versions", root);
+	d = opendir(dir);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' && !listed(de->d_name)) {
+			char python[PATH_MAX + 300];
+
+			snprintf(python, sizeof(python), "%s/%s/bin/python", dir, de->d_name);
+			if (access(python, X_OK) == 0)
+				check_pyenv(root, de->d_name, names, sizeof(names), &tested);
 		}
-		printf("%s:\n", python);
-		check_python(python, NULL, &info);
-		tested++;
-	}
 	if (access("/usr/bin/python3.11", X_OK) == 0) {
 		printf("/usr/bin/python3.11:\n");
 		if (check_python("/usr/bin/python3.11", NULL, &info) == 0) {
@@ -405,10 +461,13 @@ int main(int argc, char **argv)
 			CHECK_STR(info.module, "/usr/bin/python3.11");
 			CHECK_INT(info.load_bias, 0);
 		}
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s/usr/bin/python3.11",
+			 tested ? ", " : "");
 		tested++;
 	} else {
-		printf("/usr/bin/python3.11: not installed, skipped\n");
+		missing("/usr/bin/python3.11");
 	}
+	printf("test-pyfind: %d interpreters tested: %s\n", tested, names);
 	CHECK_TRUE(tested > 0);
 
 	/* No interp_head symbol: the interpreter is found by scanning writable data. */
