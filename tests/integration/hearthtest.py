@@ -5,6 +5,7 @@ binary on real programs with known behaviour and check what the profile says.
 Tests that need root and BPF skip when those are missing, except under CI
 (CI set in the environment), where a missing capability is a failure."""
 
+import json
 import math
 import os
 import re
@@ -285,10 +286,52 @@ def wait_for_threads(pid, count, timeout=5.0):
         time.sleep(0.05)
 
 
-def bpf_progs_named(name):
-    """Ids of loaded BPF programs called NAME (bpftool truncates names to 15 chars)."""
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    return [line.split(":")[0] for line in out.splitlines() if (" name %s " % name[:15]) in line]
+def bpf_progs_named(name, ours_only=False):
+    """Ids of loaded BPF programs called NAME (bpftool truncates names to 15 chars). OURS_ONLY:
+    leave out those a live process outside this test holds open (another profiler running on a
+    shared machine); a program left behind by ours is held by no one, or by our children."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
+    ids = []
+    for p in json.loads(out or "[]"):
+        if p.get("name") != name[:15]:
+            continue
+        if ours_only:
+            holders = prog_holders(p["id"])
+            if holders and not any(is_descendant(pid, os.getpid()) for pid in holders):
+                continue
+        ids.append(str(p["id"]))
+    return ids
+
+
+def prog_holders(prog_id):
+    """Pids with an fd open on BPF program PROG_ID (its fdinfo says prog_id)."""
+    want = "prog_id:\t%d\n" % prog_id
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir("/proc/%s/fdinfo" % pid):
+                with open("/proc/%s/fdinfo/%s" % (pid, fd)) as f:
+                    if want in f.read():
+                        pids.append(int(pid))
+                        break
+        except OSError:
+            continue
+    return pids
+
+
+def is_descendant(pid, ancestor):
+    """Whether PID is ANCESTOR or below it in the process tree (False once gone)."""
+    for _ in range(64):
+        if pid == ancestor:
+            return True
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid <= 1:
+            return False
+    return False
 
 
 def try_switches(pid):

@@ -206,7 +206,7 @@ class Record(BpfTestCase):
         r = self.record_live(["-p", str(burn.pid), "-o", out], [burn.pid], on_start=interrupt, timeout=30)
         self.assertGreater(loaded[0], 0, "sampler not loaded")
         self.assertSampled(total(read_folded(out)), r.cpu(burn.pid), r, r.stderr, r.switches(burn.pid))
-        self.assertEqual(bpf_progs_named("hearth_sample"), [], "BPF program left loaded")
+        self.assertEqual(bpf_progs_named("hearth_sample", ours_only=True), [], "BPF program left loaded")
         with open("/proc/%d/stat" % burn.pid) as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
         self.assertIn(state, ("R", "S"), "target left in state %s" % state)
@@ -220,7 +220,7 @@ class Record(BpfTestCase):
         r = self.record_live(["-o", out, "--", CPUBURN, "60"], on_start=terminate, timeout=30)
         self.assertIn("killed by signal 15", r.stderr)
         self.assertSampled(total(read_folded(out)), r.command_cpu(), r, r.stderr)
-        self.assertEqual(bpf_progs_named("hearth_sample"), [])
+        self.assertEqual(bpf_progs_named("hearth_sample", ours_only=True), [])
 
     def test_command_exit_status_reported(self):
         out = self.path("status.folded")
