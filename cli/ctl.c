@@ -208,30 +208,17 @@ static void print_time(const char *label, uint64_t ns)
 	printf("%s%s", label, ns ? buf : "-");
 }
 
-int verb_status(int argc, char **argv)
-{
-	Hearth__Control__Request req = HEARTH__CONTROL__REQUEST__INIT;
-	Hearth__Control__Status status = HEARTH__CONTROL__STATUS__INIT;
-	Hearth__Control__Reply *reply = NULL;
-	const Hearth__Control__StatusReply *s;
-	struct ctl_args a = {};
-	int r;
+struct status_count {
+	const char *name;
+	uint64_t value;
+};
 
-	r = ctl_parse(argc, argv, "status", false, &a);
-	if (r)
-		return r > 0 ? EXIT_OK : EXIT_USAGE;
-	req.kind_case = HEARTH__CONTROL__REQUEST__KIND_STATUS;
-	req.status = &status;
-	r = ctl_call(a.control, &req, &reply);
-	if (r < 0)
-		return ctl_report(a.control, r);
-	if (!reply->ok || !reply->status) {
-		log_error("%s", reply->error && *reply->error ? reply->error : "hearthd gave no status");
-		hearth__control__reply__free_unpacked(reply, NULL);
-		return EXIT_FAILURE_RUN;
-	}
-	s = reply->status;
-	const struct { const char *name; uint64_t value; } faults[] = {
+#define STATUS_MAX_FAULTS 32
+
+/* The faults a status counts, by name (as in --json), in @ret; returns how many. */
+static size_t status_faults(const Hearth__Control__StatusReply *s, struct status_count *ret)
+{
+	const struct status_count faults[] = {
 		{ "sample_faults", s->sample_faults },
 		{ "target_faults", s->target_faults },
 		{ "maps_failed", s->maps_failed },
@@ -249,72 +236,111 @@ int verb_status(int argc, char **argv)
 		{ "http_server_errors", s->http_server_errors },
 		{ "outputs_failed", s->outputs_failed },
 	};
-	bool any_fault = false;
 
-	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
-		any_fault |= faults[i].value != 0;
-	if (a.json) {
-		printf("{\"all_processes\": %s, \"targets\": [", s->all_processes ? "true" : "false");
-		for (size_t i = 0; i < s->n_targets; i++) {
-			const Hearth__Control__Target *t = s->targets[i];
+	_Static_assert(ARRAY_SIZE(faults) <= STATUS_MAX_FAULTS, "STATUS_MAX_FAULTS too small");
+	memcpy(ret, faults, sizeof(faults));
+	return ARRAY_SIZE(faults);
+}
 
-			printf("%s{\"pid\": %u, \"container\": %s, \"cgroup\": ", i ? ", " : "", t->pid,
-			       t->container ? "true" : "false");
-			json_string(stdout, t->cgroup);
-			printf(", \"container_id\": ");
-			json_string(stdout, t->container_id);
-			printf("}");
-		}
-		printf("], \"rate_hz\": %u, \"uptime_s\": %.1f, \"samples\": %" PRIu64
-		       ", \"samples_per_s\": %.1f, \"lost\": %" PRIu64 ", \"frames\": %" PRIu64
-		       ", \"unknown_frames\": %" PRIu64 ", \"processes\": %" PRIu64
-		       ", \"cpu_percent\": %.3f, \"rss_bytes\": %" PRIu64 ", \"ring_size\": %" PRIu64
-		       ", \"ring_used\": %" PRIu64 ", \"ring_written\": %" PRIu64 ", \"ring_oldest_ns\": %" PRIu64
-		       ", \"ring_newest_ns\": %" PRIu64,
-		       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->frames, s->unknown_frames,
-		       s->processes, s->cpu_percent, s->rss_bytes, s->ring_size, s->ring_used, s->ring_written,
-		       s->ring_oldest_ns, s->ring_newest_ns);
-		printf(", \"slots\": %" PRIu64 ", \"slot_length_s\": %.3f, \"slot_gap_max_s\": %.3f, \"bpf_run_time_ns\": %" PRIu64
-		       ", \"bpf_runs\": %" PRIu64 ", \"control_answered\": %" PRIu64 ", \"http_ok\": %" PRIu64
-		       ", \"outputs_written\": %" PRIu64 ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
-		       s->bpf_run_time_ns, s->bpf_runs, s->control_answered, s->http_ok, s->outputs_written);
-		for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
-			printf("%s\"%s\": %" PRIu64, i ? ", " : "", faults[i].name, faults[i].value);
-		printf("}}\n");
-	} else {
-		printf("targets:     %s", s->all_processes ? "every process (--all)" : "");
-		for (size_t i = 0; i < s->n_targets; i++) {
-			const Hearth__Control__Target *t = s->targets[i];
+static void status_json(const Hearth__Control__StatusReply *s, const struct status_count *faults, size_t nr_faults)
+{
+	printf("{\"all_processes\": %s, \"targets\": [", s->all_processes ? "true" : "false");
+	for (size_t i = 0; i < s->n_targets; i++) {
+		const Hearth__Control__Target *t = s->targets[i];
 
-			printf("%s%u (%s)", i ? ", " : "", t->pid, t->comm);
-			if (t->container)
-				printf(" and its container %.12s (cgroup %s)",
-				       *t->container_id ? t->container_id : "without an id", t->cgroup);
-		}
-		printf("\nsampling:    %u Hz, up %.0f s, %" PRIu64 " samples (%.1f/s), %" PRIu64 " lost, %" PRIu64
-		       " processes seen\n",
-		       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->processes);
-		printf("frames:      %" PRIu64 " of %" PRIu64 " unknown (%.1f%%)\n", s->unknown_frames, s->frames,
-		       s->frames ? 100.0 * s->unknown_frames / s->frames : 0.0);
-		printf("daemon:      %.2f%% of a CPU since start, %.1f MiB RSS\n", s->cpu_percent,
-		       s->rss_bytes / 1048576.0);
-		printf("ring:        %s, %.1f of %.0f MiB in use (%.0f%%), %.1f MiB written since start\n",
-		       s->ring_path, s->ring_used / 1048576.0, s->ring_size / 1048576.0,
-		       s->ring_size ? 100.0 * s->ring_used / s->ring_size : 0.0, s->ring_written / 1048576.0);
-		print_time("holds:       ", s->ring_oldest_ns);
-		print_time(" to ", s->ring_newest_ns);
-		printf(" (%.0f s)\n", s->ring_newest_ns > s->ring_oldest_ns
-					       ? (s->ring_newest_ns - s->ring_oldest_ns) / 1e9 : 0.0);
-		printf("slots:       %" PRIu64 " of %.1f s, the longest gap %.1f s\n", s->slots, s->slot_length_s,
-		       s->slot_gap_max_s);
-		printf("faults:      ");
-		for (size_t i = 0, shown = 0; i < ARRAY_SIZE(faults); i++)
-			if (faults[i].value)
-				printf("%s%" PRIu64 " %s", shown++ ? ", " : "", faults[i].value, faults[i].name);
-		if (!any_fault)
-			printf("none");
-		printf("\n");
+		printf("%s{\"pid\": %u, \"container\": %s, \"cgroup\": ", i ? ", " : "", t->pid,
+		       t->container ? "true" : "false");
+		json_string(stdout, t->cgroup);
+		printf(", \"container_id\": ");
+		json_string(stdout, t->container_id);
+		printf("}");
 	}
+	printf("], \"rate_hz\": %u, \"uptime_s\": %.1f, \"samples\": %" PRIu64
+	       ", \"samples_per_s\": %.1f, \"lost\": %" PRIu64 ", \"frames\": %" PRIu64
+	       ", \"unknown_frames\": %" PRIu64 ", \"processes\": %" PRIu64
+	       ", \"cpu_percent\": %.3f, \"rss_bytes\": %" PRIu64 ", \"ring_size\": %" PRIu64
+	       ", \"ring_used\": %" PRIu64 ", \"ring_written\": %" PRIu64 ", \"ring_oldest_ns\": %" PRIu64
+	       ", \"ring_newest_ns\": %" PRIu64,
+	       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->frames, s->unknown_frames,
+	       s->processes, s->cpu_percent, s->rss_bytes, s->ring_size, s->ring_used, s->ring_written,
+	       s->ring_oldest_ns, s->ring_newest_ns);
+	printf(", \"slots\": %" PRIu64 ", \"slot_length_s\": %.3f, \"slot_gap_max_s\": %.3f, \"bpf_run_time_ns\": %" PRIu64
+	       ", \"bpf_runs\": %" PRIu64 ", \"control_answered\": %" PRIu64 ", \"http_ok\": %" PRIu64
+	       ", \"outputs_written\": %" PRIu64 ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
+	       s->bpf_run_time_ns, s->bpf_runs, s->control_answered, s->http_ok, s->outputs_written);
+	for (size_t i = 0; i < nr_faults; i++)
+		printf("%s\"%s\": %" PRIu64, i ? ", " : "", faults[i].name, faults[i].value);
+	printf("}}\n");
+}
+
+static void status_text(const Hearth__Control__StatusReply *s, const struct status_count *faults, size_t nr_faults)
+{
+	size_t shown = 0;
+
+	printf("targets:     %s", s->all_processes ? "every process (--all)" : "");
+	for (size_t i = 0; i < s->n_targets; i++) {
+		const Hearth__Control__Target *t = s->targets[i];
+
+		printf("%s%u (%s)", i ? ", " : "", t->pid, t->comm);
+		if (t->container)
+			printf(" and its container %.12s (cgroup %s)",
+			       *t->container_id ? t->container_id : "without an id", t->cgroup);
+	}
+	printf("\nsampling:    %u Hz, up %.0f s, %" PRIu64 " samples (%.1f/s), %" PRIu64 " lost, %" PRIu64
+	       " processes seen\n",
+	       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->processes);
+	printf("frames:      %" PRIu64 " of %" PRIu64 " unknown (%.1f%%)\n", s->unknown_frames, s->frames,
+	       s->frames ? 100.0 * s->unknown_frames / s->frames : 0.0);
+	printf("daemon:      %.2f%% of a CPU since start, %.1f MiB RSS\n", s->cpu_percent,
+	       s->rss_bytes / 1048576.0);
+	printf("ring:        %s, %.1f of %.0f MiB in use (%.0f%%), %.1f MiB written since start\n",
+	       s->ring_path, s->ring_used / 1048576.0, s->ring_size / 1048576.0,
+	       s->ring_size ? 100.0 * s->ring_used / s->ring_size : 0.0, s->ring_written / 1048576.0);
+	print_time("holds:       ", s->ring_oldest_ns);
+	print_time(" to ", s->ring_newest_ns);
+	printf(" (%.0f s)\n", s->ring_newest_ns > s->ring_oldest_ns
+				       ? (s->ring_newest_ns - s->ring_oldest_ns) / 1e9 : 0.0);
+	printf("slots:       %" PRIu64 " of %.1f s, the longest gap %.1f s\n", s->slots, s->slot_length_s,
+	       s->slot_gap_max_s);
+	printf("faults:      ");
+	for (size_t i = 0; i < nr_faults; i++)
+		if (faults[i].value)
+			printf("%s%" PRIu64 " %s", shown++ ? ", " : "", faults[i].value, faults[i].name);
+	if (!shown)
+		printf("none");
+	printf("\n");
+}
+
+int verb_status(int argc, char **argv)
+{
+	Hearth__Control__Request req = HEARTH__CONTROL__REQUEST__INIT;
+	Hearth__Control__Status status = HEARTH__CONTROL__STATUS__INIT;
+	Hearth__Control__Reply *reply = NULL;
+	const Hearth__Control__StatusReply *s;
+	struct status_count faults[STATUS_MAX_FAULTS];
+	struct ctl_args a = {};
+	size_t nr_faults;
+	int r;
+
+	r = ctl_parse(argc, argv, "status", false, &a);
+	if (r)
+		return r > 0 ? EXIT_OK : EXIT_USAGE;
+	req.kind_case = HEARTH__CONTROL__REQUEST__KIND_STATUS;
+	req.status = &status;
+	r = ctl_call(a.control, &req, &reply);
+	if (r < 0)
+		return ctl_report(a.control, r);
+	if (!reply->ok || !reply->status) {
+		log_error("%s", reply->error && *reply->error ? reply->error : "hearthd gave no status");
+		hearth__control__reply__free_unpacked(reply, NULL);
+		return EXIT_FAILURE_RUN;
+	}
+	s = reply->status;
+	nr_faults = status_faults(s, faults);
+	if (a.json)
+		status_json(s, faults, nr_faults);
+	else
+		status_text(s, faults, nr_faults);
 	hearth__control__reply__free_unpacked(reply, NULL);
 	return EXIT_OK;
 }
