@@ -153,18 +153,8 @@ class ContainerTests(DaemonTestCase):
             self.fail("unshare (util-linux) is missing")
 
     def start_watching(self, *args):
-        ring = self.path("hearth.ring")
-        d = self.spawn([HEARTHD, "--ring", ring, "--ring-size", "16M",
-                        "--control", self.path("control.sock")] + list(args),
-                       stderr=subprocess.PIPE, text=True)
-        lines = []
-        while True:
-            line = d.stderr.readline()
-            lines.append(line)
-            if not line or "profiling" in line:
-                break
-        self.assertIn("profiling", lines[-1], "hearthd did not start: %s" % "".join(lines))
-        return d, ring, "".join(lines)
+        d, ring = self.start_daemon(*(list(args) + ["--control", self.path("control.sock")]))
+        return d, ring, self.daemon_log(d)
 
     def folded(self, ring, *args):
         out = self.path("export-%d.folded" % len(os.listdir(self.tmp.name)))
