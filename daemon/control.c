@@ -47,7 +47,9 @@ int control__open(const char *path, gid_t gid, struct control **ret)
 {
 	_cleanup_free_ struct control *c = calloc(1, sizeof(*c));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1, probe = -1;
+	_cleanup_close_ int fd = -1, probe = -1, epfd = -1;
+	_cleanup_free_ struct control_conn *conns = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
 	struct epoll_event ev = { .events = EPOLLIN };
 	mode_t mask;
 	int r;
@@ -70,35 +72,22 @@ int control__open(const char *path, gid_t gid, struct control **ret)
 	umask(mask);
 	if (r < 0)
 		return -errno;
-	if (chown(path, 0, gid) < 0 || chmod(path, gid ? 0660 : 0600) < 0 || listen(fd, 16) < 0) {
-		r = -errno;
-		unlink(path);
-		return r;
-	}
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	c->conns = calloc(CONTROL_MAX_CONNS, sizeof(*c->conns));
-	c->buf = malloc(HEARTH_CONTROL_MAX_MESSAGE);
-	if (c->epfd < 0 || !c->conns || !c->buf) {
-		r = c->epfd < 0 ? -errno : -ENOMEM;
-		safe_close(c->epfd);
-		free(c->conns);
-		free(c->buf);
+	conns = calloc(CONTROL_MAX_CONNS, sizeof(*conns));
+	buf = malloc(HEARTH_CONTROL_MAX_MESSAGE);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev.data.fd = fd;
+	if (chown(path, 0, gid) < 0 || chmod(path, gid ? 0660 : 0600) < 0 || listen(fd, 16) < 0 ||
+	    epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 || !conns || !buf) {
+		r = !conns || !buf ? -ENOMEM : -errno;
 		unlink(path);
 		return r;
 	}
 	for (size_t i = 0; i < CONTROL_MAX_CONNS; i++)
-		c->conns[i].fd = -1;
+		conns[i].fd = -1;
 	c->fd = TAKE_FD(fd);
-	ev.data.fd = c->fd;
-	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		r = -errno;
-		close(c->epfd);
-		free(c->conns);
-		free(c->buf);
-		close(c->fd);
-		unlink(path);
-		return r;
-	}
+	c->epfd = TAKE_FD(epfd);
+	c->conns = TAKE_PTR(conns);
+	c->buf = TAKE_PTR(buf);
 	c->listening = true;
 	c->gid = gid;
 	strcpy(c->path, path);
