@@ -104,7 +104,6 @@ def mix(deadline):
     inner = Outer.Inner()
     rnd = random.Random(42)
     log = os.environ.get("PYBURN_CPU_LOG")
-    spent = SPENT
     while time.time() < deadline:
         r = rnd.random()
         t0 = thread_cpu() if log else 0.0
@@ -118,7 +117,7 @@ def mix(deadline):
             burn_c(STEP)
             name = "gen_c"
         if log:
-            spent[name] += thread_cpu() - t0
+            SPENT[name] += thread_cpu() - t0
 
 
 def deep(depth, deadline):
