@@ -44,3 +44,83 @@ build_hearth() {
 	fi
 	ninja -C build >/dev/null || { ninja -C build; die "build failed"; }
 }
+
+# Today's CPythons (3.13 patch releases, 3.14, 3.15) come from Debian unstable.
+# They need a newer libc than Debian 12's, so they live in a root of their own,
+# made once with debootstrap and kept outside the checkout for every later run.
+# Tests run them as `chroot ROOT /usr/bin/python3.X`: a second distribution in
+# another mount root, as a container is to Hearth.
+HEARTH_CACHE=${HEARTH_CACHE:-/var/cache/hearth}
+HEARTH_SID_ROOT=${HEARTH_SID_ROOT:-$HEARTH_CACHE/sid-root}
+HEARTH_SID_MINORS="3.13 3.14 3.15"
+
+# The archive apt uses here (the first URI of its own sources).
+apt_archive_uri() {
+	local uri
+	uri=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+	[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 !~ /security/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# Make $HEARTH_SID_ROOT unless it is there: debootstrap --variant=minbase of
+# suite sid, then the interpreters of HEARTH_SID_MINORS the archive offers,
+# their -dev headers and -dbg builds, and gcc for the test extension. The
+# root's VERSIONS file lists "3.X <version of python3.X>" lines. When it
+# cannot be made, $HEARTH_SID_ROOT.failed says why and this returns 1; the
+# next run tries again.
+ensure_sid_root() {
+	local root=$HEARTH_SID_ROOT tmp=$HEARTH_SID_ROOT.new failed=$HEARTH_SID_ROOT.failed
+	local uri pkgs minor start log
+
+	[ -f "$root/VERSIONS" ] && return 0
+	[ "$(id -u)" -eq 0 ] || { say "the Debian unstable root needs root to make"; return 1; }
+	mkdir -p "$HEARTH_CACHE"
+	exec 9>"$root.lock"
+	flock 9
+	[ -f "$root/VERSIONS" ] && { exec 9>&-; return 0; }
+	ensure_packages debootstrap
+	uri=$(apt_archive_uri)
+	log=$HEARTH_CACHE/sid-root.log
+	start=$(date +%s)
+	rm -rf "$tmp"
+	say "making the Debian unstable root $root from $uri (a few minutes, once)"
+	if ! debootstrap --variant=minbase sid "$tmp" "$uri" >"$log" 2>&1; then
+		echo "debootstrap of sid from $uri failed: $(tail -n 1 "$log")" >"$failed"
+		say "$(cat "$failed")"
+		exec 9>&-
+		return 1
+	fi
+	cp /etc/resolv.conf "$tmp/etc/resolv.conf" 2>/dev/null || true
+	# The host's own apt settings (a mirror's proxy, an archive snapshot whose
+	# Release file has expired) hold for the same archive inside.
+	cp /etc/apt/apt.conf.d/* "$tmp/etc/apt/apt.conf.d/" 2>/dev/null || true
+	pkgs="gcc libc6-dev"
+	if ! unshare -m sh -c "mount -t proc proc '$tmp/proc' && chroot '$tmp' apt-get update -qq" >>"$log" 2>&1; then
+		echo "apt-get update in the sid root failed: $(tail -n 1 "$log")" >"$failed"
+		say "$(cat "$failed")"
+		exec 9>&-
+		return 1
+	fi
+	# What the archive offers today.
+	for minor in $HEARTH_SID_MINORS; do
+		chroot "$tmp" apt-cache show "python$minor" >/dev/null 2>&1 &&
+			pkgs="$pkgs python$minor libpython$minor-dev python$minor-dbg"
+	done
+	if ! unshare -m sh -c "mount -t proc proc '$tmp/proc' && DEBIAN_FRONTEND=noninteractive chroot '$tmp' apt-get install -y -qq --no-install-recommends $pkgs" >>"$log" 2>&1; then
+		echo "installing $pkgs in the sid root failed: $(tail -n 1 "$log")" >"$failed"
+		say "$(cat "$failed")"
+		exec 9>&-
+		return 1
+	fi
+	chroot "$tmp" apt-get clean >/dev/null 2>&1 || true
+	: >"$tmp/VERSIONS.new"
+	for minor in $HEARTH_SID_MINORS; do
+		[ -x "$tmp/usr/bin/python$minor" ] &&
+			echo "$minor $(chroot "$tmp" dpkg-query -W -f='${Version}' "python$minor")" >>"$tmp/VERSIONS.new"
+	done
+	mv "$tmp/VERSIONS.new" "$tmp/VERSIONS"
+	rm -rf "$root" "$failed"
+	mv "$tmp" "$root"
+	say "made $root in $(($(date +%s) - start)) s: $(tr '\n' ' ' <"$root/VERSIONS")"
+	exec 9>&-
+}
