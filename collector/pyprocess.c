@@ -122,17 +122,17 @@ static int16_t max16(int16_t a, int16_t b)
 /* Where the address of the interpreter is stored, to be read while it starts up; 0 when unknown. */
 static uint64_t pyprocess_interp_addr(const struct pyinfo *info)
 {
-	if (!info->offsets)
+	if (!info->supported)
 		return 0;
-	if (info->runtime_addr && info->offsets->runtime_interpreters_head != PY_OFFSET_NONE)
-		return info->runtime_addr + info->offsets->runtime_interpreters_head;
+	if (info->runtime_addr && info->offsets.runtime_interpreters_head != PY_OFFSET_NONE)
+		return info->runtime_addr + info->offsets.runtime_interpreters_head;
 	return info->interp_head_addr;
 }
 
 /* The walker's view of the interpreter pyfind() found. */
 static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 {
-	const struct py_offsets *o = p->info.offsets;
+	const struct py_offsets *o = &p->info.offsets;
 	int16_t tw, fw;
 	uint64_t holder, locked;
 	int r;
@@ -145,7 +145,9 @@ static int pyprocess_bpf(struct pyprocess *p, struct hearth_pyproc *b)
 	b->tstate_thread_id = o->tstate_thread_id;
 	b->tstate_native_thread_id = o->tstate_native_thread_id;
 	b->cframe_current_frame = o->cframe_current_frame;
-	b->owner_cstack = o->iframe_owner_cstack;
+	b->owner_shim = o->iframe_owner_shim;
+	b->code_tag_bits = o->iframe_stackref_bits > 0 ? (__u8)o->iframe_stackref_bits : 0;
+	b->code_tag_refcnt = o->iframe_stackref_refcnt > 0 ? (__u8)o->iframe_stackref_refcnt : 0;
 	b->code_adaptive = o->code_code_adaptive;
 	b->frame_is_entry = o->iframe_is_entry;
 	if (o->tstate_frame != PY_OFFSET_NONE) {
@@ -311,7 +313,7 @@ static int pyprocess_unknown(struct pyprocess *p, struct profile *prof, uint64_t
 int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hearth_pyframe *f,
 		     uint64_t time_ns, uint32_t *ret_frame, bool *ret_skip)
 {
-	const struct py_offsets *o = p->info.offsets;
+	const struct py_offsets *o = &p->info.offsets;
 	struct profile_frame pf = { .kind = PROFILE_FRAME_PYTHON };
 	struct frame_key key = { .code = f->code };
 	const struct pycode *code;

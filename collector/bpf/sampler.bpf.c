@@ -466,7 +466,7 @@ static long py_walk_step(__u32 i, void *arg)
 		return 1;
 	}
 	next = win_u64(c->b, pp->frame_back);
-	if (pp->owner_cstack >= 0 && win_u8(c->b, pp->frame_owner) == pp->owner_cstack) {
+	if (pp->owner_shim >= 0 && win_u8(c->b, pp->frame_owner) >= pp->owner_shim) {
 		/* A shim below an activation (3.12+): the frame before it was that activation's first. */
 		if (c->n > 0)
 			c->out[(c->n - 1) & (HEARTH_PY_MAX_FRAMES - 1)].flags |= HEARTH_PYFRAME_ENTRY;
@@ -475,6 +475,12 @@ static long py_walk_step(__u32 i, void *arg)
 	}
 	f = &c->out[c->n & (HEARTH_PY_MAX_FRAMES - 1)];
 	code = win_u64(c->b, pp->frame_code);
+	if (pp->code_tag_bits) {
+		__u64 tag = code & pp->code_tag_bits;
+
+		/* 3.14+: a _PyStackRef; a tagged int or an invalid one refers to no code object. */
+		code = tag == 0 || tag == pp->code_tag_refcnt ? code & ~(__u64)pp->code_tag_bits : 0;
+	}
 	f->code = code;
 	if (pp->walk == HEARTH_PY_WALK_FRAME_OBJECT) {
 		f->instr = (__s32)win_u32(c->b, pp->frame_instr);

@@ -176,10 +176,11 @@ struct hearth_pyproc {
 	__s16 frame_code;              /* f_code or f_executable */
 	__s16 frame_instr;             /* f_lasti (an int) or prev_instr/instr_ptr (a pointer) */
 	__s16 frame_owner;             /* owner, a byte (3.11+) */
-	__s16 owner_cstack;            /* the owner value of shim frames to skip (3.12+) */
+	__s16 owner_shim;              /* owners from this on are the interpreter's own frames, skipped (3.12+) */
 	__s16 code_adaptive;           /* PyCodeObject.co_code_adaptive (3.11+) */
 	__s16 frame_is_entry;          /* is_entry, a bool (3.11) */
-	__s16 _pad;
+	__u8 code_tag_bits;            /* the low bits of frame_code that tag a _PyStackRef (3.14+), or 0 */
+	__u8 code_tag_refcnt;          /* the one tag besides 0 an object reference may carry */
 	__u16 tstate_window;           /* bytes of a PyThreadState read: its fields above fit */
 	__u16 frame_window;            /* bytes of a frame read */
 };
@@ -201,7 +202,7 @@ enum hearth_pyframe_flags {
  * bytes from the start of co_code_adaptive (negative before the first one).
  */
 struct hearth_pyframe {
-	__u64 code;  /* the PyCodeObject (3.13: what f_executable points at) */
+	__u64 code;  /* the PyCodeObject (3.13+: what f_executable refers to, untagged; 0: not an object) */
 	__s32 instr;
 	__u8 owner;  /* _PyInterpreterFrame.owner (3.11+), else 0 */
 	__u8 flags;  /* enum hearth_pyframe_flags */

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <libelf.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,42 +63,6 @@ struct pyelf {
 	size_t nr_loads;
 	struct pyelf_version versions[PYFIND_MAX_VERSIONS]; /* "X.Y.Z" strings in .rodata */
 	size_t nr_versions;
-};
-
-/* The head of _Py_DebugOffsets, from CPython 3.13 Include/internal/pycore_runtime.h. */
-struct py_debug_offsets_head {
-	char cookie[8];
-	uint64_t version;
-	uint64_t free_threaded;
-	struct {
-		uint64_t size;
-		uint64_t finalizing;
-		uint64_t interpreters_head;
-	} runtime_state;
-	struct {
-		uint64_t size;
-		uint64_t id;
-		uint64_t next;
-		uint64_t threads_head;
-		uint64_t gc;
-		uint64_t imports_modules;
-		uint64_t sysdict;
-		uint64_t builtins;
-		uint64_t ceval_gil;
-		uint64_t gil_runtime_state;
-		uint64_t gil_runtime_state_enabled;
-		uint64_t gil_runtime_state_locked;
-		uint64_t gil_runtime_state_holder;
-	} interpreter_state;
-	struct {
-		uint64_t size;
-		uint64_t prev;
-		uint64_t next;
-		uint64_t interp;
-		uint64_t current_frame;
-		uint64_t thread_id;
-		uint64_t native_thread_id;
-	} thread_state;
 };
 
 static void elf_endp(Elf **e)
@@ -370,33 +335,237 @@ static int pyinfo_find_version(const struct procmem *m, const struct pyelf *pe, 
 	return -EPROTONOSUPPORT;
 }
 
-/* 3.13+: the target describes its own layout; it must be the one the table has. */
-static int pyinfo_check_debug_offsets(const struct procmem *m, const struct pyinfo *info)
+/* The most of a _Py_DebugOffsets read; 3.15's is under 1 KiB. */
+#define PYFIND_DEBUG_OFFSETS_MAX 4096
+
+/* Which struct each field lies in: its offset must be inside that struct's size. */
+#define PO(f) offsetof(struct py_offsets, f)
+#define PL(f) offsetof(struct py_debug_layout, f)
+static const struct {
+	size_t field, size;
+} debug_bounds[] = {
+	{ PO(runtime_interpreters_head), PL(runtime_size) },
+	{ PO(interp_next), PL(interp_size) },
+	{ PO(interp_tstate_head), PL(interp_size) },
+	{ PO(interp_gil), PL(interp_size) },
+	{ PO(tstate_next), PL(tstate_size) },
+	{ PO(tstate_interp), PL(tstate_size) },
+	{ PO(tstate_current_frame), PL(tstate_size) },
+	{ PO(tstate_thread_id), PL(tstate_size) },
+	{ PO(tstate_native_thread_id), PL(tstate_size) },
+	{ PO(tstate_holds_gil), PL(tstate_size) },
+	{ PO(tstate_gil_requested), PL(tstate_size) },
+	{ PO(tstate_base_frame), PL(tstate_size) },
+	{ PO(iframe_code), PL(iframe_size) },
+	{ PO(iframe_previous), PL(iframe_size) },
+	{ PO(iframe_instr), PL(iframe_size) },
+	{ PO(iframe_owner), PL(iframe_size) },
+	{ PO(iframe_size), PL(iframe_size) },
+	{ PO(code_filename), PL(code_size) },
+	{ PO(code_name), PL(code_size) },
+	{ PO(code_qualname), PL(code_size) },
+	{ PO(code_firstlineno), PL(code_size) },
+	{ PO(code_linetable), PL(code_size) },
+	{ PO(code_code_adaptive), PL(code_size) },
+	{ PO(code_firsttraceable), PL(code_size) },
+	{ PO(object_type), PL(object_size) },
+	{ PO(type_name), PL(type_size) },
+	{ PO(bytes_size), PL(bytes_size) },
+	{ PO(bytes_sval), PL(bytes_size) },
+	{ PO(unicode_length), PL(unicode_size) },
+	{ PO(unicode_state), PL(unicode_size) },
+	{ PO(unicode_ascii_data), PL(unicode_size) },
+};
+
+static int16_t layout_at(const struct py_debug_layout *l, size_t member)
 {
-	const struct py_offsets *o = info->offsets;
-	struct py_debug_offsets_head d;
+	int16_t v;
+
+	memcpy(&v, (const char *)l + member, sizeof(v));
+	return v;
+}
+
+static uint64_t table_u64(const uint8_t *t, int16_t at)
+{
+	uint64_t v;
+
+	memcpy(&v, t + at, sizeof(v));
+	return v;
+}
+
+static int16_t field_get(const struct py_offsets *o, size_t member)
+{
+	int16_t v;
+
+	memcpy(&v, (const char *)o + member, sizeof(v));
+	return v;
+}
+
+/* Refuse the target's layout, saying why in @info->note. */
+static int layout_refuse(struct pyinfo *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int layout_refuse(struct pyinfo *info, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(info->note, sizeof(info->note), fmt, ap);
+	va_end(ap);
+	info->supported = false;
+	return -EPROTONOSUPPORT;
+}
+
+/* The version PY_VERSION_HEX @hex names, e.g. "3.15.0b1", into @buf. */
+static const char *hex_version(uint64_t hex, char *buf, size_t size)
+{
+	static const char levels[] = { 'a', 'b', 'c' };
+	unsigned int level = (hex >> 4) & 0xf;
+
+	if (level >= 0xa && level <= 0xc)
+		snprintf(buf, size, "%u.%u.%u%c%u", (unsigned)(hex >> 24), (unsigned)(hex >> 16) & 0xff,
+			 (unsigned)(hex >> 8) & 0xff, levels[level - 0xa], (unsigned)hex & 0xf);
+	else
+		snprintf(buf, size, "%u.%u.%u", (unsigned)(hex >> 24), (unsigned)(hex >> 16) & 0xff,
+			 (unsigned)(hex >> 8) & 0xff);
+	return buf;
+}
+
+/* Which layout reads a table of version @hex: *@ret_newest when only the newest known may. */
+static const struct py_debug_layout *layout_pick(struct pyinfo *info, uint64_t hex, bool *ret_newest)
+{
+	unsigned int major = hex >> 24, minor = (hex >> 16) & 0xff;
+	const struct py_debug_layout *l = py_debug_layout_find(major, minor), *newest = py_debug_layout_newest();
+	bool final = ((hex >> 4) & 0xf) == 0xf;
+	char v[32];
+
+	*ret_newest = false;
+	if (l) {
+		/* A pre-release's layout is its own: 3.15's changed between betas. */
+		if (l->prerelease ? l->prerelease != (uint32_t)hex : !final) {
+			layout_refuse(info, "%s is a pre-release whose _Py_DebugOffsets layout Hearth does not know",
+				      hex_version(hex, v, sizeof(v)));
+			return NULL;
+		}
+		return l;
+	}
+	if (newest && (major > newest->major || (major == newest->major && minor > newest->minor))) {
+		*ret_newest = true;
+		return newest;
+	}
+	layout_refuse(info, "no _Py_DebugOffsets layout known for %u.%u", major, minor);
+	return NULL;
+}
+
+/*
+ * 3.13+: fill @info->offsets from the target's own _Py_DebugOffsets at the
+ * start of _PyRuntime: the table entry of its minor (per-minor constants),
+ * every field the target's table has taken from it, each checked.
+ */
+int pyinfo_read_layout(const struct procmem *m, struct pyinfo *info)
+{
+	uint8_t t[PYFIND_DEBUG_OFFSETS_MAX];
+	const struct py_debug_layout *l;
+	const struct py_offsets *base;
+	struct py_offsets o;
+	int16_t *dst = py_offsets_array(&o);
+	const int16_t *at, *from;
+	uint64_t hex, gil_base = 0;
+	char differ[160] = "", v[32];
+	size_t ndiffer = 0;
+	bool newest;
 	int r;
 
-	r = procmem__read(m, info->runtime_addr + o->runtime_debug_offsets, &d, sizeof(d));
+	info->supported = false;
+	info->note[0] = '\0';
+	if (!info->runtime_addr)
+		return layout_refuse(info, "no _PyRuntime to find its _Py_DebugOffsets in");
+	/* The cookie and the version come first in every version. */
+	r = procmem__read(m, info->runtime_addr, t, 16);
 	if (r < 0)
 		return r;
-	if (memcmp(d.cookie, "xdebugpy", sizeof(d.cookie)))
-		return -EPROTO;
-	if ((d.version >> 24) != info->major || ((d.version >> 16) & 0xff) != info->minor)
-		return -EPROTO;
-	if (d.free_threaded ||
-	    d.runtime_state.interpreters_head != (uint64_t)o->runtime_interpreters_head ||
-	    d.interpreter_state.next != (uint64_t)o->interp_next ||
-	    d.interpreter_state.threads_head != (uint64_t)o->interp_tstate_head ||
-	    d.thread_state.size != (uint64_t)o->tstate_size ||
-	    d.thread_state.next != (uint64_t)o->tstate_next ||
-	    d.thread_state.interp != (uint64_t)o->tstate_interp ||
-	    d.thread_state.current_frame != (uint64_t)o->tstate_current_frame ||
-	    d.thread_state.thread_id != (uint64_t)o->tstate_thread_id ||
-	    d.thread_state.native_thread_id != (uint64_t)o->tstate_native_thread_id)
+	if (memcmp(t, "xdebugpy", 8))
+		return layout_refuse(info, "_PyRuntime does not start with a _Py_DebugOffsets table (no \"xdebugpy\" cookie)");
+	hex = table_u64(t, 8);
+	if ((hex >> 24) != info->major || ((hex >> 16) & 0xff) != info->minor)
+		return layout_refuse(info, "its _Py_DebugOffsets says version %s, not %u.%u",
+				     hex_version(hex, v, sizeof(v)), info->major, info->minor);
+	l = layout_pick(info, hex, &newest);
+	if (!l)
 		return -EPROTONOSUPPORT;
+	if (l->size <= 0 || l->size > PYFIND_DEBUG_OFFSETS_MAX)
+		return layout_refuse(info, "bad _Py_DebugOffsets layout");
+	r = procmem__read(m, info->runtime_addr, t, l->size);
+	if (r < 0)
+		return r;
+	if (table_u64(t, l->free_threaded))
+		return layout_refuse(info, "free-threaded builds (%ut) are not supported yet", info->major);
+	base = py_offsets_find(l->major, l->minor);
+	if (!base)
+		return layout_refuse(info, "no offsets known for %u.%u", l->major, l->minor);
+	o = *base;
+	o.major = info->major;
+	o.minor = info->minor;
+	at = py_offsets_carray(&l->at);
+	from = py_offsets_carray(base);
+	if (l->gil_base >= 0)
+		gil_base = table_u64(t, l->gil_base);
+	for (size_t i = 0; i < PY_OFFSETS_NR; i++) {
+		uint64_t val;
+
+		if (at[i] == PY_OFFSET_NONE)
+			continue;
+		if (at[i] < 0 || (size_t)at[i] + 8 > (size_t)l->size)
+			return layout_refuse(info, "bad _Py_DebugOffsets layout");
+		val = table_u64(t, at[i]);
+		/* Taken relative to the GIL's own place in the interpreter. */
+		if (&dst[i] == &o.gil_last_holder || &dst[i] == &o.gil_locked) {
+			if (val < gil_base)
+				return layout_refuse(info, "its _Py_DebugOffsets has %s outside the GIL",
+						     py_offsets_names[i]);
+			val -= gil_base;
+		}
+		if (val > INT16_MAX)
+			return layout_refuse(info, "its _Py_DebugOffsets has %s = %" PRIu64 ", not plausible",
+					     py_offsets_names[i], val);
+		if (from[i] >= 0 && from[i] != (int16_t)val && ndiffer++ < 4) {
+			size_t len = strlen(differ);
+
+			snprintf(differ + len, sizeof(differ) - len, "%s%s %d, not %d", len ? ", " : "",
+				 py_offsets_names[i], (int)val, from[i]);
+		}
+		dst[i] = (int16_t)val;
+	}
+	for (size_t i = 0; i < PY_OFFSETS_NR; i++)
+		if (dst[i] == PY_OFFSET_TARGET)
+			return layout_refuse(info, "its _Py_DebugOffsets lacks %s", py_offsets_names[i]);
+	/* Every offset inside the size of the struct it is in, as the target gives it. */
+	for (size_t i = 0; i < sizeof(debug_bounds) / sizeof(debug_bounds[0]); i++) {
+		int16_t f = field_get(&o, debug_bounds[i].field), sat = layout_at(l, debug_bounds[i].size);
+		uint64_t size;
+
+		if (f == PY_OFFSET_NONE || sat < 0)
+			continue;
+		size = table_u64(t, sat);
+		if (f < 0 || size == 0 || size > (1u << 24) || (uint64_t)f > size)
+			return layout_refuse(info, "its _Py_DebugOffsets does not hold together (%s)",
+					     py_offsets_names[(debug_bounds[i].field - PO(PY_OFFSETS_FIRST)) / 2]);
+	}
+	info->offsets = o;
+	info->supported = true;
+	info->layout_source = newest ? PYFIND_LAYOUT_NEWEST : PYFIND_LAYOUT_TARGET;
+	if (newest)
+		snprintf(info->note, sizeof(info->note),
+			 "CPython %u.%u is newer than any Hearth knows: read through %u.%u's layout of its "
+			 "_Py_DebugOffsets, which checked out",
+			 info->major, info->minor, l->major, l->minor);
+	else if (ndiffer)
+		snprintf(info->note, sizeof(info->note),
+			 "its own _Py_DebugOffsets differs from the headers Hearth's table was made from in %zu "
+			 "field%s (%s%s): the target's are used",
+			 ndiffer, ndiffer == 1 ? "" : "s", differ, ndiffer > 4 ? ", ..." : "");
 	return 0;
 }
+#undef PO
+#undef PL
 
 /*
  * Walk the thread states of @interp: each must point back to it. Returns the
@@ -462,7 +631,7 @@ static int interp_check(const struct procmem *m, const struct py_offsets *o, uin
 static int interp_scan(const struct procmem *mem, const struct procmaps *maps, const struct pyelf *pe,
 		       const struct pyinfo *info, uint64_t *ret_addr, uint64_t *ret_interp)
 {
-	const struct py_offsets *o = info->offsets;
+	const struct py_offsets *o = &info->offsets;
 	_cleanup_free_ uint64_t *buf = malloc(PYFIND_SCAN_CHUNK);
 	size_t scanned = 0, probes = 0;
 
@@ -529,7 +698,7 @@ static int pyinfo_interp_at(const struct procmem *m, struct pyinfo *info, uint64
 		return r;
 	if (!interp)
 		return -EAGAIN;
-	r = interp_check(m, info->offsets, interp);
+	r = interp_check(m, &info->offsets, interp);
 	if (r < 0)
 		return r;
 	info->interp = interp;
@@ -540,7 +709,7 @@ static int pyinfo_interp_at(const struct procmem *m, struct pyinfo *info, uint64
 static int pyinfo_find_interp(const struct procmem *m, const struct procmaps *maps, const struct pyelf *pe,
 			      struct pyinfo *info)
 {
-	const struct py_offsets *o = info->offsets;
+	const struct py_offsets *o = &info->offsets;
 	uint64_t interp, addr;
 	int r;
 
@@ -575,6 +744,53 @@ static int pyinfo_find_interp(const struct procmem *m, const struct procmaps *ma
 	info->interp = interp;
 	info->interp_source = PYFIND_INTERP_DATA_SCAN;
 	return 0;
+}
+
+/*
+ * Whether a version newer than any known reads right through the newest
+ * layout: the first frames of its threads must hold code objects (the type
+ * named "code"), the interpreter's own frames skipped. -EAGAIN while no
+ * thread has a frame yet; -EPROTONOSUPPORT (with the note) when one does not.
+ */
+static int newest_check_frames(const struct procmem *m, struct pyinfo *info)
+{
+	const struct py_offsets *o = &info->offsets;
+	uint64_t tstates[8];
+	int n, checked = 0;
+
+	n = thread_states_walk(m, o, info->interp, tstates, sizeof(tstates) / sizeof(tstates[0]));
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n && i < (int)(sizeof(tstates) / sizeof(tstates[0])); i++) {
+		uint64_t frame, exec, type, name;
+		uint8_t owner;
+		char buf[5];
+
+		if (procmem__read_ptr(m, tstates[i] + o->tstate_current_frame, &frame) < 0)
+			continue;
+		for (int k = 0; k < 16 && frame && procmem_ptr_plausible(frame); k++) {
+			if (procmem__read(m, frame + o->iframe_owner, &owner, 1) < 0 ||
+			    procmem__read_ptr(m, frame + o->iframe_code, &exec) < 0)
+				break;
+			if (o->iframe_owner_shim >= 0 && owner >= o->iframe_owner_shim) {
+				if (procmem__read_ptr(m, frame + o->iframe_previous, &frame) < 0)
+					break;
+				continue;
+			}
+			if (o->iframe_stackref_bits > 0)
+				exec &= ~(uint64_t)o->iframe_stackref_bits;
+			if (procmem__read_ptr(m, exec + o->object_type, &type) < 0 ||
+			    procmem__read_ptr(m, type + o->type_name, &name) < 0 ||
+			    procmem__read(m, name, buf, sizeof(buf)) < 0 || memcmp(buf, "code", sizeof(buf)))
+				return layout_refuse(info, "CPython %u.%u is newer than any Hearth knows, and %u.%u's "
+							   "layout does not read its frames",
+						     info->major, info->minor, py_debug_layout_newest()->major,
+						     py_debug_layout_newest()->minor);
+			checked++;
+			break;
+		}
+	}
+	return checked ? 0 : -EAGAIN;
 }
 
 static bool same_file(const struct procmap *a, const struct procmap *b)
@@ -630,25 +846,34 @@ static int pyfind_module(pid_t pid, const struct procmem *mem, const struct proc
 		*ret = info;
 	if (r < 0)
 		return r;
-	info.offsets = py_offsets_find(info.major, info.minor);
-	if (!info.offsets) {
-		*ret = info;
-		return -EPROTONOSUPPORT;
-	}
-	if (info.offsets->runtime_debug_offsets != PY_OFFSET_NONE) {
-		r = pyinfo_check_debug_offsets(mem, &info);
-		if (r == -EPROTONOSUPPORT) {
-			info.offsets = NULL;
+	/* 3.13+, and any later version: the target's own table says where things are. */
+	if (info.major == 3 && info.minor >= 13) {
+		r = pyinfo_read_layout(mem, &info);
+		if (r == -EPROTONOSUPPORT)
 			*ret = info;
-		}
 		if (r < 0)
 			return r;
+	} else {
+		const struct py_offsets *o = py_offsets_find(info.major, info.minor);
+
+		if (!o) {
+			*ret = info;
+			return -EPROTONOSUPPORT;
+		}
+		info.offsets = *o;
+		info.supported = true;
 	}
 	/* The table says where the runtime lives; a 3.7+ build without it is broken. */
-	if ((info.offsets->runtime_interpreters_head != PY_OFFSET_NONE) != !!info.runtime_addr)
+	if ((info.offsets.runtime_interpreters_head != PY_OFFSET_NONE) != !!info.runtime_addr)
 		return -EPROTO;
 
 	r = pyinfo_find_interp(mem, maps, &pe, &info);
+	/* A version newer than any known must show it holds: a code object where a frame says. */
+	if (r == 0 && info.layout_source == PYFIND_LAYOUT_NEWEST) {
+		r = newest_check_frames(mem, &info);
+		if (r == -EPROTONOSUPPORT)
+			*ret = info;
+	}
 	/* Starting up: what is known so far, so the interpreter can be watched for from BPF. */
 	if (r == 0 || r == -EAGAIN)
 		*ret = info;
@@ -713,9 +938,9 @@ int pyfind(pid_t pid, struct pyinfo *ret)
 int pyinfo_read_thread_states(const struct procmem *mem, const struct pyinfo *info, uint64_t *ret_addrs,
 			      size_t max)
 {
-	if (!info->offsets)
+	if (!info->supported)
 		return -EINVAL;
-	return thread_states_walk(mem, info->offsets, info->interp, ret_addrs, max);
+	return thread_states_walk(mem, &info->offsets, info->interp, ret_addrs, max);
 }
 
 int pyinfo_thread_states(pid_t pid, const struct pyinfo *info, uint64_t *ret_addrs, size_t max)

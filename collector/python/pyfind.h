@@ -31,6 +31,7 @@
 #define HEARTH_PYFIND_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -56,12 +57,33 @@ enum pyfind_interp_source {
 	PYFIND_INTERP_DATA_SCAN,      /* found scanning writable data (2.7, 3.6) */
 };
 
+enum pyfind_layout_source {
+	PYFIND_LAYOUT_TABLE = 0, /* our table alone (up to 3.12) */
+	PYFIND_LAYOUT_TARGET,    /* the target's own _Py_DebugOffsets, read with its minor's layout (3.13+) */
+	PYFIND_LAYOUT_NEWEST,    /* a version newer than any known, read through the newest layout, checked */
+};
+
 struct pyinfo {
 	uint16_t major;
 	uint16_t minor;
 	int16_t micro; /* -1 when unknown (the file name gave X.Y and .rodata no X.Y.Z) */
 	enum pyfind_version_source version_source;
-	const struct py_offsets *offsets; /* static table entry; NULL with -EPROTONOSUPPORT */
+	/*
+	 * Where the fields sit in this target: the table's entry for its
+	 * version, and from 3.13 on every field its own _Py_DebugOffsets
+	 * carries taken from there. Valid when @supported.
+	 */
+	struct py_offsets offsets;
+	bool supported;
+	enum pyfind_layout_source layout_source;
+	/*
+	 * A line for the user: with -EPROTONOSUPPORT why the build is not
+	 * supported (empty: no table entry for the version); with success, what
+	 * is worth saying about the layout (an unknown version read through the
+	 * newest layout: a warning; the target's table differing from the
+	 * headers our table was made from: for -v), else empty.
+	 */
+	char note[256];
 
 	/*
 	 * Addresses in the target (0 when absent in this version). load_bias is
@@ -84,12 +106,14 @@ struct pyinfo {
 /*
  * Find and check CPython in process @pid. Returns 0 and fills *@ret, or
  *   -ENOEXEC          no CPython in the executable or in any mapped libpython*
- *   -EPROTONOSUPPORT  CPython found, but not a build the offsets table
- *                     describes: a version missing from it (or none found:
- *                     major 0, PYFIND_VERSION_NONE), or (3.13+) the
- *                     target's own _Py_DebugOffsets disagree with it (debug or
- *                     free-threaded builds). Only then is *@ret written on
- *                     failure: version, version_source and module, offsets NULL.
+ *   -EPROTONOSUPPORT  CPython found, but not a build Hearth can read: a
+ *                     version missing from the table (or none found: major
+ *                     0, PYFIND_VERSION_NONE), or (3.13+) a _Py_DebugOffsets
+ *                     that is damaged, free-threaded, a pre-release other
+ *                     than the one its minor's layout was made from, or
+ *                     (a newer version) fails the checks; @note says which.
+ *                     Only then is *@ret written on failure: version,
+ *                     version_source, module and note; supported is false.
  *   -EAGAIN           CPython found, but no interpreter yet (starting or exiting)
  *   -EPROTO           what the target holds does not look like CPython's structures
  *   -ESRCH            no such process (or it exited meanwhile)
@@ -97,6 +121,17 @@ struct pyinfo {
  *   -EIO, -ENOMEM and other -errno.
  */
 int pyfind(pid_t pid, struct pyinfo *ret);
+
+/*
+ * 3.13+: fill @info->offsets (and supported, layout_source, note) from the
+ * target's own _Py_DebugOffsets at @info->runtime_addr, read through @mem,
+ * for the version @info->major.minor already found. The table must have the
+ * cookie, that version, no free-threading, a layout Hearth knows for it (a
+ * pre-release only the exact one it was made from; a version newer than any
+ * known, the newest's), and offsets inside their structs' sizes. Returns 0,
+ * -EPROTONOSUPPORT with @info->note saying why, or a read error.
+ */
+int pyinfo_read_layout(const struct procmem *mem, struct pyinfo *info);
 
 /*
  * List the PyThreadState addresses of the interpreter pyfind() found, in list

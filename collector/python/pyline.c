@@ -233,7 +233,8 @@ int pyline_lookup(unsigned int major, unsigned int minor, const uint8_t *tab, si
 			return -ERANGE;
 		return pyline_from_linetable_310(tab, len, firstlineno, offset * 2, ret_line);
 	}
-	if (minor >= 11 && minor <= 13)
+	/* The location table is unchanged from 3.11 to 3.15; a later version is read as the newest. */
+	if (minor >= 11)
 		return pyline_from_locations(tab, len, firstlineno, offset, ret_line);
 	return -EINVAL;
 }

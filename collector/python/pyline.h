@@ -23,7 +23,7 @@
  *     is unsigned in 2.7 and a signed byte from 3.6.
  *   co_linetable (3.10): pairs (byte length, line delta); the length is
  *     unsigned, the line delta a signed byte where -128 means "no line".
- *   co_linetable (3.11-3.13): the location table, one variable-length entry
+ *   co_linetable (3.11-3.15): the location table, one variable-length entry
  *     per run of 1-8 code units; see pyline_from_locations().
  */
 #ifndef HEARTH_PYLINE_H
@@ -51,7 +51,7 @@ int pyline_from_linetable_310(const uint8_t *tab, size_t len, int firstlineno,
 			      uint32_t byte_offset, int *ret_line);
 
 /*
- * The line of the code unit at code_unit_offset under the 3.11-3.13 location
+ * The line of the code unit at code_unit_offset under the 3.11-3.15 location
  * table. code_unit_offset counts 2-byte code units from the start of
  * co_code_adaptive: (instruction pointer - address of co_code_adaptive) / 2,
  * where the pointer is prev_instr in 3.11-3.12 and instr_ptr in 3.13. Inline
@@ -77,12 +77,12 @@ int pyline_from_locations(const uint8_t *tab, size_t len, int firstlineno,
 			  uint32_t code_unit_offset, int *ret_line);
 
 /*
- * The line of an instruction of CPython MAJOR.MINOR (2.7, 3.6-3.13), given
+ * The line of an instruction of CPython MAJOR.MINOR (2.7, 3.6-3.15 and, as 3.15, later), given
  * the code object's line table (co_lnotab up to 3.9, co_linetable from 3.10),
  * its co_firstlineno and the instruction offset in the unit the frame holds:
  *   2.7, 3.6-3.9  f_lasti, in bytes;
  *   3.10          f_lasti, in code units (converted to bytes here);
- *   3.11-3.13     code units from co_code_adaptive, as for
+ *   3.11+         code units from co_code_adaptive, as for
  *                 pyline_from_locations().
  * Returns what the decoder for that version returns, or -EINVAL for a
  * version not listed.

@@ -21,8 +21,6 @@
 #define PYSTACK_MAX_VISITS (4 * PYSTACK_MAX_FRAMES)
 /* Largest fixed part of a code object or frame read at once (sizes come from the table). */
 #define PYSTACK_MAX_HEAD 1024
-/* PyTypeObject.tp_name, after ob_refcnt, ob_type and ob_size: the same in 2.7-3.13 (object.h). */
-#define PYTYPE_TP_NAME 24
 /* How far into our own struct pthread the tid is looked for. */
 #define PTHREAD_SCAN_BYTES 2048
 
@@ -109,15 +107,15 @@ int pystack__new(const struct procmem *mem, const struct pyinfo *info, struct py
 {
 	struct pystack *s;
 
-	if (!info->offsets || info->offsets->code_size > PYSTACK_MAX_HEAD ||
-	    info->offsets->frame_size > PYSTACK_MAX_HEAD || info->offsets->iframe_size > PYSTACK_MAX_HEAD)
+	if (!info->supported || info->offsets.code_size > PYSTACK_MAX_HEAD ||
+	    info->offsets.frame_size > PYSTACK_MAX_HEAD || info->offsets.iframe_size > PYSTACK_MAX_HEAD)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->mem = *mem;
 	s->info = *info;
-	s->o = info->offsets;
+	s->o = &s->info.offsets;
 	s->tid_offset = s->o->tstate_native_thread_id == PY_OFFSET_NONE ? tid_offset_get() : -1;
 	*ret = s;
 	return 0;
@@ -145,7 +143,7 @@ static bool pystack_is_code_type(struct pystack *s, uint64_t type)
 		return true;
 	if (s->code_type)
 		return false;
-	if (procmem__read_ptr(&s->mem, type + PYTYPE_TP_NAME, &name) < 0 || !name ||
+	if (procmem__read_ptr(&s->mem, type + s->o->type_name, &name) < 0 || !name ||
 	    procmem__read(&s->mem, name, buf, sizeof(buf)) < 0 || memcmp(buf, "code", sizeof(buf)) != 0)
 		return false;
 	s->code_type = type;
@@ -423,12 +421,29 @@ static int pystack_walk_frames(struct pystack *s, uint64_t tstate, struct pystac
 	return 0;
 }
 
+/*
+ * The object a frame's executable refers to: 3.14+ keep it as a
+ * _PyStackRef, whose low bits tag it. 0 (no object) for a tagged int or an
+ * invalid reference.
+ */
+static uint64_t pystack_code_ref(const struct py_offsets *o, uint64_t bits)
+{
+	uint64_t tag;
+
+	if (o->iframe_stackref_bits <= 0)
+		return bits;
+	tag = bits & (uint64_t)o->iframe_stackref_bits;
+	if (tag != 0 && tag != (uint64_t)o->iframe_stackref_refcnt)
+		return 0;
+	return bits & ~(uint64_t)o->iframe_stackref_bits;
+}
+
 /* One walk of a _PyInterpreterFrame chain (3.11+). */
 static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pystack_trace *t)
 {
 	const struct py_offsets *o = s->o;
 	uint8_t head[PYSTACK_MAX_HEAD];
-	uint64_t frame;
+	uint64_t frame, base_frame = 0;
 	int r;
 
 	if (o->tstate_current_frame != PY_OFFSET_NONE) {
@@ -449,6 +464,9 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 	}
 	if (r < 0)
 		return r;
+	if (o->tstate_base_frame != PY_OFFSET_NONE &&
+	    procmem__read_ptr(&s->mem, tstate + o->tstate_base_frame, &base_frame) < 0)
+		base_frame = 0;
 	for (size_t visits = 0; frame; visits++) {
 		struct pystack_frame *f;
 		uint64_t code, instr, base;
@@ -464,12 +482,14 @@ static int pystack_walk_iframes(struct pystack *s, uint64_t tstate, struct pysta
 			t->inconsistent = true;
 			break;
 		}
-		if (o->iframe_owner_cstack != PY_OFFSET_NONE &&
-		    head[o->iframe_owner] == (uint8_t)o->iframe_owner_cstack) {
+		if (o->iframe_owner_shim != PY_OFFSET_NONE && head[o->iframe_owner] >= o->iframe_owner_shim) {
+			/* 3.15: the thread's base frame is the bottom; nothing real is below it. */
+			if (frame == base_frame)
+				break;
 			frame = get_u64(head, o->iframe_previous);
 			continue;
 		}
-		code = get_u64(head, o->iframe_code);
+		code = pystack_code_ref(o, get_u64(head, o->iframe_code));
 		instr = get_u64(head, o->iframe_instr);
 		base = code + o->code_code_adaptive;
 		f = &t->frames[t->nr++];

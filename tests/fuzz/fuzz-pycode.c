@@ -111,7 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	info.major = in.o->major;
 	info.minor = in.o->minor;
 	info.micro = -1;
-	info.offsets = in.o;
+	info.offsets = *in.o;
+	info.supported = true;
 	info.interp = PYCODE_FUZZ_BASE + in.interp;
 	if (in.o->runtime_interpreters_head != PY_OFFSET_NONE)
 		info.runtime_addr = PYCODE_FUZZ_BASE + in.runtime;

@@ -33,16 +33,39 @@ struct pycode_fuzz_input {
 	uint32_t instr;
 };
 
-/* The versions the offsets table has, oldest first; returns how many (0 on another architecture). */
+/*
+ * The versions the offsets table has, oldest first; returns how many (0 on
+ * another architecture). From 3.14 on the table leaves the fields a target's
+ * own _Py_DebugOffsets carries to the target (PY_OFFSET_TARGET): those take
+ * the previous version's values here, a layout as plausible as any for
+ * exercising the per-minor code (tagged frame references, the owners skipped).
+ */
 static inline size_t pycode_fuzz_versions(const struct py_offsets **ret)
 {
+	static struct py_offsets filled[PYCODE_FUZZ_MAX_VERSIONS];
+	const struct py_offsets *prev = NULL;
 	size_t n = 0;
 
 	if (py_offsets_find(2, 7))
 		ret[n++] = py_offsets_find(2, 7);
-	for (unsigned int minor = 0; minor < PYCODE_FUZZ_MAX_VERSIONS - 1; minor++)
-		if (py_offsets_find(3, minor))
-			ret[n++] = py_offsets_find(3, minor);
+	for (unsigned int minor = 0; minor < PYCODE_FUZZ_MAX_VERSIONS - 1; minor++) {
+		const struct py_offsets *o = py_offsets_find(3, minor);
+		struct py_offsets *f = &filled[n];
+		int16_t *v = py_offsets_array(f);
+		const int16_t *pv;
+
+		if (!o)
+			continue;
+		*f = *o;
+		for (size_t i = 0; i < PY_OFFSETS_NR; i++) {
+			if (v[i] != PY_OFFSET_TARGET)
+				continue;
+			pv = prev ? py_offsets_carray(prev) : NULL;
+			v[i] = pv && pv[i] != PY_OFFSET_TARGET ? pv[i] : PY_OFFSET_NONE;
+		}
+		ret[n++] = f;
+		prev = f;
+	}
 	return n;
 }
 

@@ -275,8 +275,8 @@ static void make_seed(const struct py_offsets *o, uint8_t version, enum layout l
 
 	/* Innermost first: code_a called from the module. */
 	frame_b = make_frame(im, code_b, at_b, 0, 0);
-	if (layout == LAYOUT_LEGACY && o->iframe_owner_cstack != PY_OFFSET_NONE)
-		frame_b = make_frame(im, code_a, 0, frame_b, (uint8_t)o->iframe_owner_cstack);
+	if (layout == LAYOUT_LEGACY && o->iframe_owner_shim != PY_OFFSET_NONE)
+		frame_b = make_frame(im, code_a, 0, frame_b, (uint8_t)o->iframe_owner_shim);
 	frame_a = make_frame(im, code_a, at_a, frame_b, 0);
 	if (layout == LAYOUT_LEGACY && modern)
 		frame_a = make_frame(im, code_a, -1, frame_a, 0); /* not started yet */

@@ -234,10 +234,12 @@ static int check_python(const char *python, const char *ld_path, struct pyinfo *
 	if (r == 5) {
 		r = pyfind(pid, &info);
 		CHECK_INT(r, 0);
+		if (r == -EPROTONOSUPPORT)
+			printf("  not supported: %s\n", info.note);
 		if (r == 0) {
 			CHECK_INT(info.major, major);
 			CHECK_INT(info.minor, minor);
-			CHECK_TRUE(info.offsets != NULL);
+			CHECK_TRUE(info.supported);
 			n = pyinfo_thread_states(pid, &info, tstates, ARRAY_SIZE(tstates));
 			CHECK_INT(n, 3);
 			/* A smaller buffer still counts them all. */

@@ -250,7 +250,7 @@ static void test_lookup(void)
 {
 	static const uint8_t lnotab[] = { 4, 0xff };
 	static const uint8_t linetable[] = { 4, 0, 4, 1 };
-	static const uint8_t bad_versions[][2] = { { 2, 6 }, { 3, 5 }, { 3, 14 }, { 4, 0 }, { 0, 0 } };
+	static const uint8_t bad_versions[][2] = { { 2, 6 }, { 3, 5 }, { 1, 0 }, { 4, 0 }, { 0, 0 } };
 	int line = 0;
 	size_t i;
 

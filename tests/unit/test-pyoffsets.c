@@ -111,13 +111,13 @@ static void test_frames(const struct py_offsets *o)
 	if (v == 311) {
 		/* _PyCFrame starts with uint8_t use_tracing in 3.11 only. */
 		CHECK_INT(o->cframe_current_frame, 8);
-		CHECK_INT(o->iframe_owner_cstack, NONE);
+		CHECK_INT(o->iframe_owner_shim, NONE);
 	}
 	if (v >= 312) {
 		/* f_code / f_executable first, previous second. */
 		CHECK_INT(o->iframe_code, 0);
 		CHECK_INT(o->iframe_previous, 8);
-		CHECK_INT(o->iframe_owner_cstack, 3);
+		CHECK_INT(o->iframe_owner_shim, 3);
 	}
 	if (v == 312)
 		CHECK_INT(o->cframe_current_frame, 0);

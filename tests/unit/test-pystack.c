@@ -97,7 +97,7 @@ static void make_image(const struct py_offsets *o)
 	make_code(o, &img.code_a, &img.name_a, 10);
 	make_code(o, &img.code_b, &img.name_b, 40);
 	make_frame(o, &img.frame_a, &img.code_a, 3, &img.shim, 0);
-	make_frame(o, &img.shim, &img.code_a, 0, &img.frame_b, (uint8_t)o->iframe_owner_cstack);
+	make_frame(o, &img.shim, &img.code_a, 0, &img.frame_b, (uint8_t)o->iframe_owner_shim);
 	make_frame(o, &img.frame_b, &img.code_b, 0, NULL, 0);
 	put64(&img.cframe, o->cframe_current_frame, addr(&img.frame_a));
 	put64(&img.tstate, o->tstate_cframe, addr(&img.cframe));
@@ -116,7 +116,8 @@ static void check_walker(const struct py_offsets *o, const struct procmem *mem, 
 	make_image(o);
 	info.major = 3;
 	info.minor = 12;
-	info.offsets = o;
+	info.offsets = *o;
+	info.supported = true;
 	CHECK_INT(pystack__new(mem, &info, &s), 0);
 	if (!s)
 		return;
