@@ -350,14 +350,18 @@ int collector_watch_walks(struct collector *c, size_t id, struct process *p, con
  * Whether profile frame @id is an activation of the evaluation loop of
  * @py's CPython: _PyEval_EvalFrameDefault from 3.6 (where PyEval_EvalFrameEx
  * is only a wrapper tail-calling it, met as a leaf now and then), and
- * PyEval_EvalFrameEx on 2.7.
+ * PyEval_EvalFrameEx on 2.7, or a part of it the compiler split off
+ * (Debian's PGO builds of 3.13+ call C functions from
+ * _PyEval_EvalFrameDefault.cold, so an extension's return address is there).
  */
 static bool collector_is_eval_frame(const struct collector *c, const struct pyprocess *py, uint32_t id)
 {
 	const struct pyinfo *info = py ? pyprocess__info(py) : NULL;
 	const char *name = profile__str(c->profile, profile__frame(c->profile, id)->name);
+	const char *loop = info && info->major == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault";
+	size_t len = strlen(loop);
 
-	return !strcmp(name, info && info->major == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault");
+	return !strncmp(name, loop, len) && (name[len] == '\0' || name[len] == '.');
 }
 
 /*
