@@ -480,6 +480,8 @@ int pyinfo_read_layout(const struct procmem *m, struct pyinfo *info)
 		return layout_refuse(info, "no _PyRuntime to find its _Py_DebugOffsets in");
 	/* The cookie and the version come first in every version. */
 	r = procmem__read(m, info->runtime_addr, t, 16);
+	if (r == -EFAULT)
+		return layout_refuse(info, "its _PyRuntime cannot be read");
 	if (r < 0)
 		return r;
 	if (memcmp(t, "xdebugpy", 8))
@@ -494,6 +496,8 @@ int pyinfo_read_layout(const struct procmem *m, struct pyinfo *info)
 	if (l->size <= 0 || l->size > PYFIND_DEBUG_OFFSETS_MAX)
 		return layout_refuse(info, "bad _Py_DebugOffsets layout");
 	r = procmem__read(m, info->runtime_addr, t, l->size);
+	if (r == -EFAULT)
+		return layout_refuse(info, "its _Py_DebugOffsets is cut short (%d bytes cannot be read)", l->size);
 	if (r < 0)
 		return r;
 	if (table_u64(t, l->free_threaded))

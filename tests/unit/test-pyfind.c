@@ -98,6 +98,9 @@ static void on_signal(int sig)
  * Start @argv with stdout on a pipe; @ld_path, when set, becomes
  * LD_LIBRARY_PATH. Returns the pid and the pipe's read end in *ret_fd.
  */
+/* When set, children run chroot'ed there: Debian unstable's interpreters (scripts/lib.sh ensure_sid_root). */
+static const char *spawn_root;
+
 static pid_t spawn(char *const argv[], const char *ld_path, int *ret_fd)
 {
 	pid_t parent = getpid(), pid;
@@ -118,6 +121,8 @@ static pid_t spawn(char *const argv[], const char *ld_path, int *ret_fd)
 		dup2(p[1], STDOUT_FILENO);
 		if (ld_path)
 			setenv("LD_LIBRARY_PATH", ld_path, 1);
+		if (spawn_root && (chroot(spawn_root) < 0 || chdir("/") < 0))
+			_exit(126);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -207,6 +212,87 @@ static const char *interp_source_name(enum pyfind_interp_source s)
 	}
 }
 
+/* What pyinfo_read_layout() says of @bytes (@len of them) as _PyRuntime at @base, for @major.@minor. */
+static int layout_of(uint64_t base, const uint8_t *bytes, size_t len, unsigned int major, unsigned int minor,
+		     struct pyinfo *ret)
+{
+	struct procmem mem = procmem_for_buffer(base, bytes, len);
+
+	memset(ret, 0, sizeof(*ret));
+	ret->major = major;
+	ret->minor = minor;
+	ret->runtime_addr = base;
+	return pyinfo_read_layout(&mem, ret);
+}
+
+static void put64(uint8_t *p, int16_t at, uint64_t v)
+{
+	memcpy(p + at, &v, sizeof(v));
+}
+
+/* A damaged copy of @real must be refused, the note saying @why. */
+static void check_refused(const struct pyinfo *found, const uint8_t *bytes, size_t len, unsigned int minor,
+			  const char *why)
+{
+	struct pyinfo info;
+
+	CHECK_INT(layout_of(found->runtime_addr, bytes, len, found->major, minor, &info), -EPROTONOSUPPORT);
+	CHECK_TRUE(!info.supported);
+	if (!strstr(info.note, why))
+		CHECK_STR(info.note, why);
+}
+
+/*
+ * 3.13+: the _Py_DebugOffsets reader over the real bytes of the target's
+ * _PyRuntime, dumped now, then over damaged copies of them.
+ */
+static void check_layout_bytes(pid_t pid, const struct pyinfo *found)
+{
+	const struct py_debug_layout *l = py_debug_layout_find(found->major, found->minor);
+	static uint8_t real[4096], bad[4096];
+	struct procmem live = procmem_for_pid(pid);
+	struct pyinfo info;
+	uint64_t hex;
+
+	CHECK_TRUE(l != NULL);
+	if (!l || procmem__read(&live, found->runtime_addr, real, sizeof(real)) < 0) {
+		CHECK_TRUE(false);
+		return;
+	}
+	/* The real bytes give what pyfind found. */
+	CHECK_INT(layout_of(found->runtime_addr, real, sizeof(real), found->major, found->minor, &info), 0);
+	CHECK_TRUE(info.supported);
+	CHECK_TRUE(memcmp(&info.offsets, &found->offsets, sizeof(info.offsets)) == 0);
+	memcpy(&hex, real + l->version, sizeof(hex));
+
+	memcpy(bad, real, sizeof(bad));
+	bad[0] ^= 0x20;
+	check_refused(found, bad, sizeof(bad), found->minor, "cookie");
+	check_refused(found, real, 40, found->minor, "cut short");
+	check_refused(found, real, sizeof(real), found->minor - 1, "says version");
+	memcpy(bad, real, sizeof(bad));
+	put64(bad, l->free_threaded, 1);
+	check_refused(found, bad, sizeof(bad), found->minor, "free-threaded");
+	memcpy(bad, real, sizeof(bad));
+	put64(bad, l->version, (hex & ~0xffull) | 0xb1); /* X.Y.Zb1 */
+	check_refused(found, bad, sizeof(bad), found->minor, "pre-release");
+	memcpy(bad, real, sizeof(bad));
+	put64(bad, l->at.tstate_next, 40000);
+	check_refused(found, bad, sizeof(bad), found->minor, "not plausible");
+	memcpy(bad, real, sizeof(bad));
+	put64(bad, l->at.tstate_next, 32000); /* plausible, but past the thread state's size */
+	check_refused(found, bad, sizeof(bad), found->minor, "does not hold together");
+
+	/* The next minor, unknown: read through the newest layout (when this is it). */
+	if (l == py_debug_layout_newest()) {
+		memcpy(bad, real, sizeof(bad));
+		put64(bad, l->version, hex + (1ull << 16));
+		CHECK_INT(layout_of(found->runtime_addr, bad, sizeof(bad), found->major, found->minor + 1, &info), 0);
+		CHECK_INT(info.layout_source, PYFIND_LAYOUT_NEWEST);
+		CHECK_TRUE(strstr(info.note, "newer than any") != NULL);
+	}
+}
+
 /*
  * Run the thread script under @python and check what pyfind says. Returns 0
  * and what pyfind found in *@ret_info, or -1 when something failed.
@@ -240,6 +326,8 @@ static int check_python(const char *python, const char *ld_path, struct pyinfo *
 			CHECK_INT(info.major, major);
 			CHECK_INT(info.minor, minor);
 			CHECK_TRUE(info.supported);
+			if (major == 3 && minor >= 13)
+				check_layout_bytes(pid, &info);
 			n = pyinfo_thread_states(pid, &info, tstates, ARRAY_SIZE(tstates));
 			CHECK_INT(n, 3);
 			/* A smaller buffer still counts them all. */
@@ -426,6 +514,48 @@ static void check_pyenv(const char *root, const char *version, char *names, size
 	(*tested)++;
 }
 
+/*
+ * Debian unstable's 3.13, 3.14 and 3.15 and their debug builds, in the root
+ * scripts/test makes ($HEARTH_SID_ROOT, else /var/cache/hearth/sid-root): a
+ * root that could not be made today (ROOT.failed says why) skips them; one
+ * that was made must have every interpreter its VERSIONS file lists.
+ */
+static void check_sid(char *names, size_t size, int *tested)
+{
+	const char *root = getenv("HEARTH_SID_ROOT") ?: "/var/cache/hearth/sid-root";
+	char path[PATH_MAX], failed[PATH_MAX], minor[16], version[64], python[64];
+	_cleanup_fclose_ FILE *f = NULL;
+	struct pyinfo info;
+
+	snprintf(path, sizeof(path), "%s/VERSIONS", root);
+	f = fopen(path, "re");
+	if (!f) {
+		snprintf(failed, sizeof(failed), "%s.failed", root);
+		if (access(failed, F_OK) == 0)
+			printf("Debian unstable's CPythons: no root today (%s), skipped\n", failed);
+		else
+			missing(path);
+		return;
+	}
+	while (fscanf(f, "%15s %63s", minor, version) == 2) {
+		for (int dbg = 0; dbg < 2; dbg++) {
+			snprintf(python, sizeof(python), "/usr/bin/python%s%s", minor, dbg ? "d" : "");
+			snprintf(path, sizeof(path), "%s%s", root, python);
+			if (access(path, X_OK) < 0) {
+				missing(path);
+				continue;
+			}
+			printf("%s in %s (Debian %s):\n", python, root, version);
+			spawn_root = root;
+			check_python(python, NULL, &info);
+			spawn_root = NULL;
+			snprintf(names + strlen(names), size - strlen(names), "%s%s %s", *tested ? ", " : "",
+				 python, version);
+			(*tested)++;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char root[PATH_MAX], dir[PATH_MAX + 16], names[1024] = "";
@@ -469,6 +599,7 @@ int main(int argc, char **argv)
 	} else {
 		missing("/usr/bin/python3.11");
 	}
+	check_sid(names, sizeof(names), &tested);
 	printf("test-pyfind: %d interpreters tested: %s\n", tested, names);
 	CHECK_TRUE(tested > 0);
 
