@@ -2,7 +2,12 @@
 /*
  * The function symbols of one ELF file, for turning addresses into names.
  * Symbols come from .symtab, else from a separate debug file found through
- * /usr/lib/debug/.build-id or .gnu_debuglink, else from .dynsym.
+ * /usr/lib/debug/.build-id or .gnu_debuglink, else from .dynsym. On x86-64
+ * the PLT stubs get names as perf gives them: "getpid@plt" for each entry of
+ * .plt, .plt.sec and .plt.got, from the relocation of the GOT slot it jumps
+ * through ("strlen@plt" for an IRELATIVE slot whose resolver is the IFUNC
+ * strlen, "*ABS*+0x9f550@plt" when no symbol names it), and the section's
+ * name (".plt") for the stubs no slot names, PLT0 among them.
  */
 #ifndef HEARTH_ELFSYM_H
 #define HEARTH_ELFSYM_H
