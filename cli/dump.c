@@ -44,7 +44,7 @@ struct dump_thread {
 static void dump_help(void)
 {
 	printf("Usage: hearth dump -p PID [--json]\n\n"
-	       "Print the Python stack of every thread of a running CPython process (2.7, 3.6-3.13),\n"
+	       "Print the Python stack of every thread of a running CPython process (2.7, 3.6-3.15),\n"
 	       "innermost frame first, with each thread's id, name, state and whether it holds the\n"
 	       "GIL. The process is read from outside and never stopped or waited on, so a stuck\n"
 	       "process can be dumped. Needs the right to ptrace it (root, or its parent).\n\n"
@@ -174,9 +174,12 @@ static void dump_report_pyfind(int r, const struct pyinfo *info)
 		log_error("pid %d is not a CPython process", (int)arg_pid);
 		break;
 	case -EPROTONOSUPPORT:
-		if (info->major)
-			log_error("pid %d runs CPython %u.%u, which Hearth does not support", (int)arg_pid,
-				  info->major, info->minor);
+		if (info->major && info->note[0])
+			log_error("pid %d runs CPython %u.%u, which Hearth cannot read: %s", (int)arg_pid,
+				  info->major, info->minor, info->note);
+		else if (info->major)
+			log_error("pid %d runs CPython %u.%u, which Hearth does not support (it reads 2.7 and "
+				  "3.6-3.15)", (int)arg_pid, info->major, info->minor);
 		else
 			log_error("pid %d runs a CPython whose version Hearth cannot tell, which it does not support",
 				  (int)arg_pid);
@@ -290,6 +293,10 @@ int verb_dump(int argc, char **argv)
 	mem = procmem_for_pid(arg_pid);
 	log_debug("pid %d: CPython %u.%u.%d in %s", (int)arg_pid, info.major, info.minor, info.micro,
 		  info.module);
+	if (info.note[0] && info.layout_source == PYFIND_LAYOUT_NEWEST)
+		log_warn("pid %d: %s", (int)arg_pid, info.note);
+	else if (info.note[0])
+		log_debug("pid %d: %s", (int)arg_pid, info.note);
 	r = pystack__new(&mem, &info, &stack);
 	if (r < 0) {
 		log_error("cannot read the threads of pid %d: %s", (int)arg_pid, strerror(-r));

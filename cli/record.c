@@ -408,10 +408,20 @@ static void record_on_python(void *ctx, pid_t pid, const struct pyprocess *py)
 	case PYPROCESS_ACTIVE:
 		snprintf(rec->python, sizeof(rec->python), "CPython %s", version);
 		log_debug("pid %d: CPython %s in %s: walking its Python stacks", (int)pid, version, info->module);
+		/* A version newer than any known is worth a warning; the target's table differing from our headers, -v. */
+		if (info->note[0] && info->layout_source == PYFIND_LAYOUT_NEWEST)
+			log_warn("pid %d (%s): %s", (int)pid, record_comm(pid, comm, sizeof(comm)), info->note);
+		else if (info->note[0])
+			log_debug("pid %d: CPython %s: %s", (int)pid, version, info->note);
 		break;
 	case PYPROCESS_UNSUPPORTED:
-		log_warn("pid %d (%s): CPython %s (%s) is not supported: native stacks only", (int)pid,
-			    record_comm(pid, comm, sizeof(comm)), version, info->module);
+		if (info->note[0])
+			log_warn("pid %d (%s): CPython %s (%s) is not supported: %s: native stacks only", (int)pid,
+				 record_comm(pid, comm, sizeof(comm)), version, info->module, info->note);
+		else
+			log_warn("pid %d (%s): CPython %s (%s) is not supported (Hearth reads 2.7 and 3.6-3.15): "
+				 "native stacks only",
+				 (int)pid, record_comm(pid, comm, sizeof(comm)), version, info->module);
 		break;
 	case PYPROCESS_UNREADABLE:
 		log_warn("pid %d (%s): CPython found but its interpreter state cannot be read (%s): native stacks only",
