@@ -8,8 +8,9 @@ HEARTH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HEARTH_BUILD_PACKAGES="gcc libc6-dev binutils make meson ninja-build pkg-config clang \
 	libbpf-dev libelf-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libunwind-dev bpftool"
 # What the tests add: Python for the test drivers, go tool pprof, Node for the
-# speedscope schema, Chromium for the SVG, util-linux for setpriv and unshare.
-HEARTH_TEST_PACKAGES="python3 golang-go chromium util-linux mount"
+# speedscope schema, Chromium for the SVG, util-linux for setpriv and unshare,
+# Docker for a real container.
+HEARTH_TEST_PACKAGES="python3 golang-go chromium util-linux mount docker.io"
 # What the benchmark compares against.
 HEARTH_BENCH_PACKAGES="python3 linux-perf austin"
 
@@ -123,4 +124,38 @@ ensure_sid_root() {
 	mv "$tmp" "$root"
 	say "made $root in $(($(date +%s) - start)) s: $(tr '\n' ' ' <"$root/VERSIONS")"
 	exec 9>&-
+}
+
+# A Docker engine for the container tests. PID 1 is no init that starts one
+# here, so start dockerd (its data kept in the cache) unless one answers.
+HEARTH_DOCKER=/usr/bin/docker
+ensure_dockerd() {
+	"$HEARTH_DOCKER" info >/dev/null 2>&1 && return 0
+	[ -x /usr/sbin/dockerd ] || { say "no dockerd (Debian's docker.io)"; return 1; }
+	mkdir -p "$HEARTH_CACHE/docker"
+	say "starting dockerd (its log: $HEARTH_CACHE/dockerd.log)"
+	setsid /usr/sbin/dockerd --data-root "$HEARTH_CACHE/docker" -p /run/hearth-dockerd.pid \
+		>"$HEARTH_CACHE/dockerd.log" 2>&1 </dev/null &
+	for _ in $(seq 120); do
+		"$HEARTH_DOCKER" info >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	say "dockerd did not come up: $(tail -n 1 "$HEARTH_CACHE/dockerd.log")"
+	return 1
+}
+
+# The Debian unstable root as a Docker image (no registry is reachable: docker
+# import of the root), tagged by what the root holds; prints the tag.
+sid_image_tag() {
+	echo "hearth-sid:$(md5sum <"$HEARTH_SID_ROOT/VERSIONS" | cut -c1-12)"
+}
+
+ensure_sid_image() {
+	local tag
+	[ -f "$HEARTH_SID_ROOT/VERSIONS" ] || return 1
+	tag=$(sid_image_tag)
+	"$HEARTH_DOCKER" image inspect "$tag" >/dev/null 2>&1 && return 0
+	say "importing $HEARTH_SID_ROOT as the Docker image $tag"
+	tar -C "$HEARTH_SID_ROOT" --exclude=./proc --exclude=./sys --exclude=./dev -c . |
+		"$HEARTH_DOCKER" import - "$tag" >/dev/null
 }
