@@ -5,6 +5,7 @@ binary on real programs with known behaviour and check what the profile says.
 Tests that need root and BPF skip when those are missing, except under CI
 (CI set in the environment), where a missing capability is a failure."""
 
+import hashlib
 import json
 import math
 import os
@@ -41,7 +42,9 @@ SYSTEM_PYTHON = "/usr/bin/python3.11"
 # ensure_sid_root, which scripts/test calls): 3.13's patch releases, 3.14 and 3.15.
 SID_ROOT = os.environ.get("HEARTH_SID_ROOT", "/var/cache/hearth/sid-root")
 SID_MINORS = ("3.13", "3.14", "3.15")
-SID_WRAPPERS = os.path.join(tempfile.gettempdir(), "hearth-sid-%d" % os.getuid())
+# One folder of wrappers per checkout: a wrapper binds its checkout into the root.
+SID_WRAPPERS = os.path.join(tempfile.gettempdir(), "hearth-sid-%d-%s" % (
+    os.getuid(), hashlib.md5(os.path.abspath(SOURCE_ROOT).encode()).hexdigest()[:8]))
 
 # Runs a program of the root as a container runs one: chroot'ed, in a mount namespace
 # of its own (the same pid all along: unshare and sh exec), with the host's /tmp and the
@@ -91,6 +94,16 @@ def sid_program(prog):
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
     return path
+
+
+def sid_inner(arg):
+    """ARG as the root sees it: a wrapper sid_program() made stands for its program there."""
+    if os.path.dirname(arg) == SID_WRAPPERS:
+        with open(arg) as f:
+            m = re.search(r"^# Made by tests/integration/hearthtest.py: (\S+) of", f.read(), re.M)
+        if m:
+            return m.group(1)
+    return arg
 
 
 def is_sid(python):

@@ -22,6 +22,7 @@ static const struct {
 } versions[] = {
 	{ 2, 7 }, { 3, 6 }, { 3, 7 }, { 3, 8 }, { 3, 9 }, { 3, 10 }, { 3, 11 }, { 3, 12 }, { 3, 13 },
 };
+/* 3.14 and 3.15 are there too, but their target-carried fields are the target's: test_debug_layouts. */
 
 #define NONE PY_OFFSET_NONE
 
@@ -186,11 +187,53 @@ static void test_unicode(const struct py_offsets *o)
 	CHECK_INT(o->unicode_data_any, o->unicode_compact_data);
 }
 
+/*
+ * 3.13+: each minor has a layout of its _Py_DebugOffsets; from 3.14 the
+ * fields it carries are committed as PY_OFFSET_TARGET only, and every
+ * target-only field has somewhere in the table to come from.
+ */
+static void test_debug_layouts(void)
+{
+	for (unsigned int minor = 13; minor <= 15; minor++) {
+		const struct py_offsets *o = py_offsets_find(3, minor);
+		const struct py_debug_layout *l = py_debug_layout_find(3, minor);
+		const int16_t *v, *at;
+
+		CHECK_TRUE(o != NULL && l != NULL);
+		if (!o || !l)
+			continue;
+		CHECK_INT(l->at.major, 3);
+		CHECK_INT(l->at.minor, minor);
+		CHECK_INT(l->version, 8); /* after the cookie, in every version */
+		CHECK_TRUE(l->size > 0 && l->size <= 4096);
+		v = py_offsets_carray(o);
+		at = py_offsets_carray(&l->at);
+		for (size_t i = 0; i < PY_OFFSETS_NR; i++) {
+			if (at[i] != NONE)
+				CHECK_TRUE(at[i] >= 16 && at[i] + 8 <= l->size);
+			if (minor >= 14 && at[i] != NONE)
+				CHECK_INT(v[i], PY_OFFSET_TARGET);
+			if (v[i] == PY_OFFSET_TARGET)
+				CHECK_TRUE(at[i] != NONE);
+		}
+		/* What the table cannot carry stays a per-minor constant. */
+		CHECK_INT(o->iframe_owner_shim, 3);
+		CHECK_INT(o->iframe_stackref_bits, minor >= 14 ? 3 : NONE);
+		CHECK_TRUE(o->code_firsttraceable > 0);
+	}
+	CHECK_TRUE(py_debug_layout_find(3, 12) == NULL);
+	CHECK_TRUE(py_debug_layout_newest() == py_debug_layout_find(3, 15));
+	/* The names follow the fields. */
+	CHECK_STR(py_offsets_names[0], "object_type");
+	CHECK_STR(py_offsets_names[PY_OFFSETS_NR - 1], "bytes_sval");
+}
+
 int main(void)
 {
 	size_t i;
 
 	test_find();
+	test_debug_layouts();
 	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
 		const struct py_offsets *o = py_offsets_find(versions[i].major, versions[i].minor);
 
