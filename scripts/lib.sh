@@ -159,3 +159,13 @@ ensure_sid_image() {
 	tar -C "$HEARTH_SID_ROOT" --exclude=./proc --exclude=./sys --exclude=./dev -c . |
 		"$HEARTH_DOCKER" import - "$tag" >/dev/null
 }
+
+# Debian unstable's austin 3.7, for bench/run's side-by-side rows: its package
+# wants python3 < 3.14, so it is unpacked into the root rather than installed.
+ensure_sid_austin() {
+	[ -x "$HEARTH_SID_ROOT/opt/austin/usr/bin/austin" ] && return 0
+	[ -f "$HEARTH_SID_ROOT/VERSIONS" ] || return 1
+	chroot "$HEARTH_SID_ROOT" sh -c 'cd /tmp && rm -f austin_*.deb && apt-get download -qq austin &&
+		dpkg -x austin_*.deb /opt/austin && rm -f austin_*.deb' >/dev/null 2>&1 ||
+		{ say "cannot unpack Debian unstable's austin into the root"; return 1; }
+}
