@@ -251,7 +251,7 @@ class BpfTestCase(unittest.TestCase):
             self.assertIsNotNone(rec.end, "no end of sampling in:\n" + rec.stderr)
         return rec
 
-    def assertSampled(self, count, cpu, rec, msg="", switches=0):
+    def assertSampled(self, count, cpu, rec, msg="", switches=0, high_cpu=None):
         """COUNT samples of CPU seconds in recording REC (a LiveRecord). A random clock's count is
         Poisson-like: within four standard deviations of the rate times the CPU. Without IRQ time
         accounting in the kernel the sampler's own time is charged to the task it interrupts, so
@@ -262,13 +262,15 @@ class BpfTestCase(unittest.TestCase):
         it, of the next task: the low bound also leaves out SWITCHES (the times the task was put
         on a CPU, from schedstat) times SWITCH_LOSS. That matters for 2.7's GIL, whose two
         threads hand it over 3,000-15,000 times a second each, and little elsewhere (a few
-        hundred a second)."""
+        hundred a second). HIGH_CPU, when given, is the CPU of a window known to hold the
+        sampling (all of hearth's run) for the high bound, which CPU alone would understate
+        when the lines that bracket it are read late."""
         rate = float(re.search(r" samples in [\d.]+ s at (\d+) Hz", rec.stderr).group(1))
         m = re.search(r"([\d.]+) us per target sample", rec.stderr)
         own = (count * float(m.group(1)) if m else 0.0) / 1e6 + switches * SWITCH_LOSS
         expected = rate * cpu
         low = poisson_bounds(rate * max(0.0, cpu - own))[0]
-        high = poisson_bounds(expected)[1]
+        high = poisson_bounds(rate * max(cpu, high_cpu or 0.0))[1]
         sys.stderr.write("%d samples of %.3f s of CPU at %.0f Hz: %.0f expected (%.0f less the sampler's and "
                          "%d switches' %.3f s), %+.1f sigma\n" % (count, cpu, rate, expected, rate * (cpu - own),
                                                                  switches, own,
