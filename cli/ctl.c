@@ -266,8 +266,11 @@ static void status_json(const Hearth__Control__StatusReply *s, const struct stat
 	       s->ring_oldest_ns, s->ring_newest_ns);
 	printf(", \"slots\": %" PRIu64 ", \"slot_length_s\": %.3f, \"slot_gap_max_s\": %.3f, \"bpf_run_time_ns\": %" PRIu64
 	       ", \"bpf_runs\": %" PRIu64 ", \"control_answered\": %" PRIu64 ", \"http_ok\": %" PRIu64
-	       ", \"outputs_written\": %" PRIu64 ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
-	       s->bpf_run_time_ns, s->bpf_runs, s->control_answered, s->http_ok, s->outputs_written);
+	       ", \"outputs_written\": %" PRIu64 ", \"walks_bad_ret\": %" PRIu64 ", \"walks_past_root\": %" PRIu64
+	       ", \"walks_cut\": %" PRIu64 ", \"dwarf_samples\": %" PRIu64 ", \"dwarf_bad_ip\": %" PRIu64
+	       ", \"faults\": {", s->slots, s->slot_length_s, s->slot_gap_max_s,
+	       s->bpf_run_time_ns, s->bpf_runs, s->control_answered, s->http_ok, s->outputs_written, s->walks_bad_ret,
+	       s->walks_past_root, s->walks_cut, s->dwarf_samples, s->dwarf_bad_ip);
 	for (size_t i = 0; i < nr_faults; i++)
 		printf("%s\"%s\": %" PRIu64, i ? ", " : "", faults[i].name, faults[i].value);
 	printf("}}\n");
@@ -291,6 +294,10 @@ static void status_text(const Hearth__Control__StatusReply *s, const struct stat
 	       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->processes);
 	printf("frames:      %" PRIu64 " of %" PRIu64 " unknown (%.1f%%)\n", s->unknown_frames, s->frames,
 	       s->frames ? 100.0 * s->unknown_frames / s->frames : 0.0);
+	printf("walks:       %" PRIu64 " ended at a return address outside executable code, %" PRIu64 " went on past "
+	       "the program's or thread's start, %" PRIu64 " cut short ([incomplete]); %" PRIu64 " DWARF, %" PRIu64
+	       " of them ended at a bad address\n",
+	       s->walks_bad_ret, s->walks_past_root, s->walks_cut, s->dwarf_samples, s->dwarf_bad_ip);
 	printf("daemon:      %.2f%% of a CPU since start, %.1f MiB RSS\n", s->cpu_percent,
 	       s->rss_bytes / 1048576.0);
 	printf("ring:        %s, %.1f of %.0f MiB in use (%.0f%%), %.1f MiB written since start\n",

@@ -584,6 +584,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			rec->python, st->py_processes > 1 ? ", several processes" : "", st->py_stacks,
 			st->py_samples, st->py_samples - st->py_stacks, st->py_truncated, st->py_broken,
 			st->py_unknown_code);
+	fprintf(stderr, "hearth: native walks: %" PRIu64 " ended at a return address outside executable code, %" PRIu64
+			" went on past the program's or thread's start (cut there)\n",
+		st->walks_bad_ret, st->walks_past_root);
 	if (arg_auto)
 		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF, "
 				"and %" PRIu64 " whose frame-pointer walks DWARF contradicted; %" PRIu64 " frame-pointer "

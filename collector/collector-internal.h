@@ -47,6 +47,13 @@ struct collector_walks {
 	uint16_t cuts;     /* ...whose walk was cut short */
 };/* Stack copied for a Python sample without --native: that many frames fit with room to spare. */
 #define COLLECTOR_PY_STACK_COPY 4096
+/*
+ * Return addresses in start-up code remembered (--unwind auto), before the
+ * table starts over; and the frames of that code a walk's root may have:
+ * __libc_start_call_main and __libc_start_main, start_thread and clone3.
+ */
+#define COLLECTOR_ROOT_RETS_MAX 1024
+#define COLLECTOR_ROOT_RUN_MAX 2
 /* Files whose frame pointers were checked (--unwind auto), before the cache starts over. */
 #define COLLECTOR_FPCHECK_CACHE_MAX 4096
 
@@ -75,6 +82,7 @@ struct collector {
 	struct collector_stats stats;
 	struct unwinder *unwinder;   /* with opts.stack_bytes */
 	struct intern *fp_files;     /* unwind_auto: (dev, inode) of files checked */
+	struct intern *root_rets;    /* unwind_auto: (dev, inode, offset) of return addresses in start-up code */
 	bool fp_file_ok[COLLECTOR_FPCHECK_CACHE_MAX]; /* ...whether each keeps frame pointers */
 	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
 	struct collector_walks *walks; /* unwind_auto: per process, what its frame-pointer walks crossed */
@@ -121,16 +129,66 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
 			  const struct hearth_uregs *ur, const __u64 **uips, size_t *nu, uint64_t *out,
 			  size_t *ret_head);
 
+/* Where x86-64 user code can be: above vm.mmap_min_addr's default, below the top of a 47-bit address space. */
+#define COLLECTOR_USER_MIN 0x10000ull
+#define COLLECTOR_USER_END (1ull << 47)
+
+/*
+ * Cut native walk @ips (leaf first, *@n addresses) at its first return
+ * address outside every executable mapping (the maps read again, backing
+ * off, when none holds it): what a frame-pointer chain reads once it left
+ * the frames, as past a C library's start-up code that keeps argv in rbp.
+ * Returns whether it cut; counts nothing.
+ */
+bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n);
+
+/*
+ * What a function is to the start of a program or thread. The first frame
+ * has nothing past it. Start-up code may still be called by more start-up
+ * code (__libc_start_call_main by __libc_start_main, start_thread by
+ * clone3), never by anything else.
+ */
+enum collector_root {
+	COLLECTOR_ROOT_NONE,
+	COLLECTOR_ROOT_STARTUP,
+	COLLECTOR_ROOT_FIRST,
+};
+
+/*
+ * Whether native frame @frame (a profile id) of a frame-pointer walk, met
+ * walking from the leaf, is past the start of the program or thread, which
+ * *@state keeps track of (COLLECTOR_ROOT_NONE, 0, at the leaf). Nothing is
+ * past _start or clone3; past start-up code without frame pointers
+ * (__libc_start_call_main, start_thread) the walk reads whatever that code
+ * kept in rbp, and only more start-up code follows. (DWARF walks end there
+ * by their CFI.)
+ */
+bool collector_past_root(struct collector *c, struct process *p, pid_t pid, uint32_t frame,
+			 enum collector_root *state);
+
+/*
+ * unwind_auto: DWARF walk @ips (*@n, to its end: _start or clone3) began
+ * in start-up code without frame pointers (at most COLLECTOR_ROOT_RUN_MAX
+ * frames of it) that called a function with them, the program's own: a
+ * frame-pointer walk ends in that code, at the return address of that
+ * call. Remember it, so that a walk ending there is known to be whole where
+ * the code has no names (a C library without its symbol table).
+ */
+void collector_learn_roots(struct collector *c, struct process *p, pid_t pid, const uint64_t *ips, size_t n);
+
 /*
  * unwind_auto: a frame-pointer walk is trusted only through code with frame
  * pointers. Past a return address into code without them (a callback from
  * libc's qsort), the next frame came from whatever that code kept in rbp:
  * cut the walk there (*@n) and return true, so the sample shows an
- * incomplete chain, never a wrong one. The first @head frames are not the
- * walk's (collector_fix_leaf()); @head 0 keeps the leaf only.
+ * incomplete chain, never a wrong one; but where that code is the
+ * program's or thread's start (named so, learned so, or calling main) the
+ * walk is whole there. The first @head frames are not the walk's
+ * (collector_fix_leaf()); @head 0 keeps the leaf only. @from_kernel: the
+ * leaf address is a return address too.
  */
 bool collector_cut_walk(struct collector *c, struct process *p, const struct hearth_sample *s, const __u64 *ips,
-			size_t *n, size_t head);
+			size_t *n, size_t head, bool from_kernel);
 
 /*
  * unwind_auto: a frame-pointer process's first window of samples is copied

@@ -74,6 +74,7 @@ struct collector *collector__free(struct collector *c)
 	sampler__free(c->sampler);
 	unwinder__free(c->unwinder);
 	intern__free(c->fp_files);
+	intern__free(c->root_rets);
 	if (c->processes && c->pids)
 		for (size_t i = 0; i < intern__count(c->pids); i++) {
 			process__free(c->processes[i]);
@@ -447,7 +448,9 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 	size_t nk = v->nk, nu = v->nu, np = v->np, n = 0, id = 0;
 	struct profile_sample key = { .pid = s->pid, .tid = s->tid };
 	const struct hearth_uregs *ur = v->uregs;
-	bool truncated = nu == HEARTH_MAX_STACK_DEPTH, cut_walk = false;
+	bool truncated = nu == HEARTH_MAX_STACK_DEPTH, cut_walk = false, fp_walk = true;
+	bool ended = false;
+	enum collector_root root = COLLECTOR_ROOT_NONE;
 	/* The first user address is where it ran, unless the sample came from the kernel. */
 	bool from_kernel = nk || (s->flags & HEARTH_SAMPLE_IN_KERNEL);
 	struct process *p;
@@ -532,28 +535,44 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 	}
 	if (np && p && c->pyprocs[id] && (r = collector_python_frames(c, id, s, pf, np, &n)) < 0)
 		goto full;
+	/* The frame-pointer walk (fixed at the leaf first) ends where its return addresses leave the code. */
 	if (ur && p && c->unwinder && (s->flags & HEARTH_SAMPLE_LEAF_COPY)) {
-		size_t head, walked = collector_fix_leaf(c, p, s, ur, &uips, &nu, c->dwarf_ips, &head), full = nu;
+		size_t head, walked = collector_fix_leaf(c, p, s, ur, &uips, &nu, c->dwarf_ips, &head), full;
 
-		if (collector_cut_walk(c, p, s, uips, &nu, head)) {
+		ended = collector_end_walk(p, uips, &nu);
+		full = nu;
+		if (collector_cut_walk(c, p, s, uips, &nu, head, from_kernel)) {
 			c->stats.walks_cut++;
 			cut_walk = true;
-			truncated = false;
 		}
+		truncated &= !cut_walk && !ended;
 		if ((r = collector_watch_walks(c, id, p, s, ur, uips, full, walked, cut_walk)) < 0 && r != -ENOENT)
 			return r;
 	} else if (ur && p && c->unwinder) {
-		const __u64 *fp = uips;
-		size_t nfp = nu;
+		const __u64 *fp;
+		size_t nfp;
 		bool partial;
 
+		/* DWARF's stack is shown, unless it stopped short of the walk as far as that holds. */
+		ended = collector_end_walk(p, uips, &nu);
+		truncated &= !ended;
+		fp = uips;
+		nfp = nu;
 		r = collector_unwind(c, p, s, ur, HEARTH_MAX_STACK_DEPTH, &uips, &nu, &truncated, &partial);
 		if (r < 0)
 			return r;
+		if (uips != fp) {
+			ended = false; /* DWARF's stops are counted by reason */
+			fp_walk = false;
+		}
 		if (c->walks[id].deciding && uips != fp &&
 		    (r = collector_decide_walks(c, id, p, s, ur, fp, nfp, uips, nu)) < 0 && r != -ENOENT)
 			return r;
+	} else if (p) {
+		ended = collector_end_walk(p, uips, &nu);
+		truncated &= !ended;
 	}
+	c->stats.walks_bad_ret += ended;
 	for (size_t i = 0; i < nu; i++) {
 		uint64_t addr = uips[i] - (i || from_kernel ? 1 : 0);
 
@@ -563,6 +582,12 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 			r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[unknown]", &c->frames[n]);
 		if (r < 0)
 			goto full;
+		/* What a walk met past the program's or thread's start is not its stack. */
+		if (p && fp_walk && collector_past_root(c, p, s->pid, c->frames[n], &root)) {
+			c->stats.walks_past_root++;
+			truncated = false;
+			break;
+		}
 		n++;
 	}
 	if (truncated) {

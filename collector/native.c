@@ -156,6 +156,27 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
 	return n;
 }
 
+/* What the function of profile frame @frame is to the start of a program or thread, by its name. */
+static enum collector_root collector_root_of(struct collector *c, uint32_t frame)
+{
+	static const char *const startup[] = {
+		"__libc_start_call_main", "__libc_start_main", "__libc_start_main_impl", "start_thread",
+	};
+	static const char *const first[] = { "_start", "clone", "clone3", "__clone", "__clone3", "thread_start" };
+	const char *name = profile__str(c->profile, profile__frame(c->profile, frame)->name);
+
+	/* Every sample asks of every frame: most names fail at their first letter. */
+	if (name[0] != '_' && name[0] != 's' && name[0] != 'c' && name[0] != 't')
+		return COLLECTOR_ROOT_NONE;
+	for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+		if (!strcmp(name, first[i]))
+			return COLLECTOR_ROOT_FIRST;
+	for (size_t i = 0; i < sizeof(startup) / sizeof(startup[0]); i++)
+		if (!strcmp(name, startup[i]))
+			return COLLECTOR_ROOT_STARTUP;
+	return COLLECTOR_ROOT_NONE;
+}
+
 /*
  * Where a thread's frame chain ends in code without frame pointers: the C
  * library's start of a program or a thread. A walk that stops anywhere else
@@ -163,20 +184,53 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
  */
 static bool collector_is_root(struct collector *c, struct process *p, uint64_t addr)
 {
-	static const char *const roots[] = {
-		"__libc_start_call_main", "__libc_start_main", "__libc_start_main_impl", "start_thread",
-		"clone", "clone3", "__clone", "__clone3", "_start", "thread_start",
-	};
 	uint32_t id;
-	const char *name;
 
 	if (process__symbolize(p, c->symcache, c->profile, addr, &id) < 0)
 		return false;
-	name = profile__str(c->profile, profile__frame(c->profile, id)->name);
-	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
-		if (!strcmp(name, roots[i]))
-			return true;
+	return collector_root_of(c, id) != COLLECTOR_ROOT_NONE;
+}
+
+bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n)
+{
+	const struct procmap *m = NULL;
+
+	for (size_t i = 1; i < *n; i++) {
+		/* Runs of frames share a mapping: look one up once a run. */
+		if (m && ips[i] - 1 >= m->start && ips[i] - 1 < m->end)
+			continue;
+		/* No user address (0 ends many a chain; text read as a pointer is past the top): no maps read again. */
+		m = ips[i] > COLLECTOR_USER_MIN && ips[i] < COLLECTOR_USER_END ? process__find_map(p, ips[i] - 1) : NULL;
+		if (m && (m->prot & PROCMAP_EXEC))
+			continue;
+		*n = i;
+		return true;
+	}
 	return false;
+}
+
+bool collector_past_root(struct collector *c, struct process *p, pid_t pid, uint32_t frame,
+			 enum collector_root *state)
+{
+	const struct profile_frame *f = profile__frame(c->profile, frame);
+	enum collector_root root = collector_root_of(c, frame);
+	bool past = *state == COLLECTOR_ROOT_FIRST || (*state == COLLECTOR_ROOT_STARTUP && root == COLLECTOR_ROOT_NONE);
+	const struct procmap *m;
+
+	/*
+	 * Past start-up code a walk goes on only through code without frame
+	 * pointers (with them it reads frames the code made); and a function
+	 * of such a name that keeps them may be the program's own. _start is
+	 * the program's entry wherever it is.
+	 */
+	if (!past && root != COLLECTOR_ROOT_NONE && strcmp(profile__str(c->profile, f->name), "_start")) {
+		m = process__find_map(p, f->address);
+		if (!m || !procmap__is_file(m) || collector_file_has_fp(c, pid, m))
+			root = COLLECTOR_ROOT_NONE;
+	}
+	if (root > *state)
+		*state = root;
+	return past;
 }
 
 /* Whether return address @ret lies in a mapped file without frame pointers. */
@@ -187,8 +241,81 @@ static bool collector_ret_without_fp(struct collector *c, const struct procmaps 
 	return m && procmap__is_file(m) && !collector_file_has_fp(c, pid, m);
 }
 
+/* What names return address @ret across processes: its file and offset in it, if in a file. */
+static bool collector_ret_key(const struct procmaps *maps, uint64_t ret, uint64_t key[4])
+{
+	const struct procmap *m = procmaps__find(maps, ret - 1);
+
+	if (!m || !procmap__is_file(m))
+		return false;
+	key[0] = m->dev_major;
+	key[1] = m->dev_minor;
+	key[2] = m->inode;
+	key[3] = ret - m->start + m->offset;
+	return true;
+}
+
+void collector_learn_roots(struct collector *c, struct process *p, pid_t pid, const uint64_t *ips, size_t n)
+{
+	const struct procmaps *maps = process__maps(p);
+	const struct procmap *m;
+	size_t i = n - 1, run = 0;
+	uint64_t key[4];
+
+	if (!maps || !n)
+		return;
+	/* The outermost frame: _start in the program keeps frame pointers, clone3 in the C library not. */
+	m = procmaps__find(maps, ips[i] - (i ? 1 : 0));
+	if (m && procmap__is_file(m) && collector_file_has_fp(c, pid, m)) {
+		if (!i)
+			return;
+		i--;
+	}
+	/* Inward over the start-up code without them, to the program's own first frame, which keeps them. */
+	for (;; i--) {
+		m = procmaps__find(maps, ips[i] - (i ? 1 : 0));
+		if (!m || !procmap__is_file(m))
+			return;
+		if (collector_file_has_fp(c, pid, m))
+			break;
+		if (++run > COLLECTOR_ROOT_RUN_MAX || !i)
+			return;
+	}
+	if (!run || !collector_ret_key(maps, ips[i + 1], key))
+		return;
+	if (!c->root_rets || intern__count(c->root_rets) >= COLLECTOR_ROOT_RETS_MAX) {
+		c->root_rets = intern__free(c->root_rets);
+		if (intern__new(COLLECTOR_ROOT_RETS_MAX, &c->root_rets) < 0)
+			return;
+	}
+	intern__add(c->root_rets, key, sizeof(key), NULL);
+}
+
+/*
+ * Whether frame @i of walk @ips, in code without frame pointers, is the
+ * start of the program or thread: start-up code by its name; unnamed (a C
+ * library without its symbol table), when DWARF found the same return
+ * address in start-up code before (collector_learn_roots()) or it called
+ * main.
+ */
+static bool collector_walk_started(struct collector *c, struct process *p, const __u64 *ips, size_t i,
+				   bool from_kernel)
+{
+	uint64_t key[4];
+	uint32_t id;
+
+	if (collector_is_root(c, p, ips[i] - 1))
+		return true;
+	if (c->root_rets && collector_ret_key(process__maps(p), ips[i], key) &&
+	    intern__find(c->root_rets, key, sizeof(key)) >= 0)
+		return true;
+	if (process__symbolize(p, c->symcache, c->profile, ips[i - 1] - (i > 1 || from_kernel ? 1 : 0), &id) < 0)
+		return false;
+	return !strcmp(profile__str(c->profile, profile__frame(c->profile, id)->name), "main");
+}
+
 bool collector_cut_walk(struct collector *c, struct process *p, const struct hearth_sample *s, const __u64 *ips,
-			size_t *n, size_t head)
+			size_t *n, size_t head, bool from_kernel)
 {
 	const struct procmaps *maps = process__maps(p);
 	const struct procmap *m = NULL;
@@ -203,6 +330,8 @@ bool collector_cut_walk(struct collector *c, struct process *p, const struct hea
 	}
 
 	for (size_t i = head; i < *n; i++) {
+		bool started;
+
 		/* Runs of frames share a mapping: look a file up once a run. */
 		if (!m || ips[i] - 1 < m->start || ips[i] - 1 >= m->end) {
 			m = procmaps__find(maps, ips[i] - 1);
@@ -210,12 +339,11 @@ bool collector_cut_walk(struct collector *c, struct process *p, const struct hea
 		}
 		if (!without)
 			continue;
-		if (i + 1 < *n) {
-			*n = i + 1;
-			return true;
-		}
-		/* The last frame: a walk may end there only at a program's or thread's start. */
-		return !collector_is_root(c, p, ips[i] - 1);
+		/* A walk may end in such code only at a program's or thread's start. */
+		started = collector_walk_started(c, p, ips, i, from_kernel);
+		c->stats.walks_past_root += started && i + 1 < *n;
+		*n = i + 1;
+		return !started;
 	}
 	return false;
 }
@@ -299,6 +427,8 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 		c->stats.dwarf_partial++;
 	else
 		c->stats.dwarf_stops[stop]++;
+	if (stop == UNWIND_STOP_END && c->opts.unwind_auto)
+		collector_learn_roots(c, p, s->pid, c->dwarf_ips, n);
 	if ((stop == UNWIND_STOP_NO_INFO || stop == UNWIND_STOP_BAD_IP) && *ret_n > n)
 		return 0;
 	*ret_ips = (const __u64 *)c->dwarf_ips;

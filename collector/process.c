@@ -208,18 +208,11 @@ bool process__reload_maps(struct process *p)
 	return process_reload_due(p);
 }
 
-/* Resolve @addr without the cache. */
-static int process_resolve(struct process *p, struct symcache *c, struct profile *prof,
-			   uint64_t addr, uint32_t *ret_frame, bool *ret_cacheable)
+/* The wait between reads doubles while they find nothing new, and starts over once one does. */
+const struct procmap *process__find_map(struct process *p, uint64_t addr)
 {
-	struct profile_frame f = { .kind = PROFILE_FRAME_NATIVE, .address = addr };
 	const struct procmap *m = p->maps ? procmaps__find(p->maps, addr) : NULL;
-	const char *name = NULL;
-	char buf[512];
-	int64_t id;
-	int r;
 
-	p->stats.lookups++;
 	if (!m && !p->gone && time_now_ns() - p->last_reload_ns >= p->reload_interval_ns) {
 		if (process_reload_due(p))
 			m = procmaps__find(p->maps, addr);
@@ -228,6 +221,22 @@ static int process_resolve(struct process *p, struct symcache *c, struct profile
 		else if (p->reload_interval_ns < PROCESS_RELOAD_MAX_NS)
 			p->reload_interval_ns *= 2;
 	}
+	return m;
+}
+
+/* Resolve @addr without the cache. */
+static int process_resolve(struct process *p, struct symcache *c, struct profile *prof,
+			   uint64_t addr, uint32_t *ret_frame, bool *ret_cacheable)
+{
+	struct profile_frame f = { .kind = PROFILE_FRAME_NATIVE, .address = addr };
+	const struct procmap *m;
+	const char *name = NULL;
+	char buf[512];
+	int64_t id;
+	int r;
+
+	p->stats.lookups++;
+	m = process__find_map(p, addr);
 	if (ret_cacheable)
 		*ret_cacheable = m != NULL;
 	if (m) {

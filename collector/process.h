@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procmaps.h"
 #include "profile.h"
 #include "symcache.h"
 
@@ -51,6 +52,15 @@ const struct procmaps *process__maps(const struct process *p);
  * were read.
  */
 bool process__reload_maps(struct process *p);
+
+/*
+ * The mapping holding user address @addr, or NULL. When none holds it the
+ * maps are read again, as for symbolization (so a library loaded since is
+ * found, with a wait that grows while the reads find nothing new): the
+ * pointer, as every one into process__maps(), holds until the next call
+ * that may read them.
+ */
+const struct procmap *process__find_map(struct process *p, uint64_t addr);
 
 /* The profile is starting over: forget every id of it this process holds. */
 void process__forget_profile(struct process *p);

@@ -120,6 +120,11 @@ static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 	st->dropped = cs.dropped;
 	st->bpf_run_time_ns = cs.bpf_run_time_ns;
 	st->bpf_runs = cs.bpf_run_cnt;
+	st->walks_bad_ret = cs.walks_bad_ret;
+	st->walks_past_root = cs.walks_past_root;
+	st->walks_cut = cs.walks_cut;
+	st->dwarf_samples = cs.dwarf_samples;
+	st->dwarf_bad_ip = cs.dwarf_stops[UNWIND_STOP_BAD_IP];
 	st->slots = d->slots;
 	st->slots_failed = d->slots_failed;
 	st->slots_late = d->slots_late;

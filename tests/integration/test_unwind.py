@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,10 +29,44 @@ CHAINS_FP = os.environ.get("CHAINS_FP", "build/tests/workloads/chains-fp")
 CHAINS_NOFP = os.environ.get("CHAINS_NOFP", "build/tests/workloads/chains-nofp")
 CHAINS_DEBUGLINK = os.environ.get("CHAINS_DEBUGLINK", "build/tests/workloads/chains-debuglink")
 LEAFCALL = os.environ.get("LEAFCALL", "build/tests/workloads/leafcall")
+# What tests/workloads/meson.build builds frame-pointer workloads with.
+FP_ARGS = ["-O2", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-fno-optimize-sibling-calls"]
+# A Debian unstable root (scripts/lib.sh makes it): a newer C library, without its symbol table.
+SID_ROOT = os.environ.get("HEARTH_SID_ROOT", "/var/cache/hearth/sid-root")
+# The C library's start-up code, as a profile names it where the library has names.
+STARTUP = ("_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "start_thread",
+           "clone", "clone3", "__clone", "__clone3")
 
 
 def reaching_main(stacks):
     return sum(c for f, c in stacks.items() if "main" in f) / max(1, total(stacks))
+
+
+# Prints 1 when the C library's start-up code calls main with argv in rbp (the frame pointer main saves).
+ARGV_IN_RBP = """int main(int argc, char **argv)
+{
+	return __builtin_printf("%d\\n", *(void **)__builtin_frame_address(0) == (void *)argv) < 0;
+}
+"""
+
+
+def require_sid_root(test):
+    """SID_ROOT, once made (its VERSIONS written) with gcc in it; else skip, or fail under CI."""
+    if os.path.exists(os.path.join(SID_ROOT, "VERSIONS")) and os.path.exists(os.path.join(SID_ROOT, "usr/bin/gcc")):
+        return SID_ROOT
+    if os.environ.get("CI"):
+        test.fail("the Debian unstable root %s is not made (scripts/test makes it) and CI is set" % SID_ROOT)
+    test.skipTest("no Debian unstable root at %s (scripts/test makes it)" % SID_ROOT)
+
+
+def past_start(frames):
+    """What sample FRAMES (root first) shows past its program's or thread's start: rootward of its
+    outermost main or worker_main, what is neither the C library (its start-up code, named or not)
+    nor [incomplete]; anywhere, a return address into the stack."""
+    own = [i for i, f in enumerate(frames) if f in ("main", "worker_main")]
+    above = frames[:own[0]] if own else ()
+    return [f for f in above if f not in STARTUP and f != "[incomplete]" and not f.startswith("libc.so.6+")] + \
+        [f for f in frames if f.startswith("[stack]")]
 
 
 def command_cpu(stderr):
@@ -216,6 +251,78 @@ class Dwarf(BpfTestCase):
         self.assertTrue(m, err)
         self.assertGreater(int(m.group(2)), 0.95 * int(m.group(1)), err)
         self.assertGreater(int(m.group(1)), 0.9 * total(stacks), err)
+
+    def test_stripped_libc_start(self):
+        # Debian unstable's C library (2.43 when this was written) keeps argv in rbp when its
+        # start-up code calls main, and has no symbol table: a frame-pointer walk went on past
+        # main to argv[1], a "return address" into the stack, and to the bytes of argv[0], where
+        # DWARF finds _start;__libc_start_main;libc.so.6+0x29fb9 (the unnamed
+        # __libc_start_call_main). Every way of walking must end at the start of the program or
+        # thread, and say how often a walk ended at a return address outside the code.
+        root = require_sid_root(self)
+        work = tempfile.mkdtemp(prefix="hearth-test-", dir=os.path.join(root, "tmp"))
+        self.addCleanup(shutil.rmtree, work, True)
+        shutil.copy(os.path.join(SOURCE_ROOT, "examples", "cpuburn.c"), work)
+        with open(os.path.join(work, "argv.c"), "w") as f:
+            f.write(ARGV_IN_RBP)
+        inside = "/" + os.path.relpath(work, root)
+        for name, libs in (("cpuburn", ["-lpthread"]), ("argv", [])):
+            subprocess.run(["chroot", root, "gcc"] + FP_ARGS + ["-o", "%s/%s" % (inside, name),
+                                                               "%s/%s.c" % (inside, name)] + libs,
+                           check=True, timeout=300)
+        argv_in_rbp = subprocess.run(["chroot", root, inside + "/argv"], capture_output=True, text=True,
+                                     check=True, timeout=60).stdout.strip() == "1"
+        sys.stderr.write("the root's C library calls main with%s argv in rbp\n" % ("" if argv_in_rbp else "out"))
+        for mode in ("fp", "dwarf", "auto"):
+            stacks, err = self.record_folded("chroot", "--unwind", mode,
+                                             run=(root, inside + "/cpuburn", "2", "--threads", "1"))
+            self.check_sampled(stacks, err)
+            bad = sorted(((c, f) for f, c in stacks.items() if past_start(f)), reverse=True)
+            self.assertEqual(sum(c for c, _ in bad), 0, "--unwind %s: %d of %d samples go on past the start; "
+                             "the most: %s" % (mode, sum(c for c, _ in bad), total(stacks), bad[:3]))
+            m = re.search(r"native walks: (\d+) ended at a return address outside executable code", err)
+            self.assertTrue(m, err)
+            if mode == "fp" and argv_in_rbp:
+                # Each walk from main went on to argv[1] ("2"): every one ended there, counted.
+                from_main = sum(c for f, c in stacks.items() if f[1:2] == ("main",))
+                self.assertGreater(from_main, 0, sorted(stacks.items(), key=lambda kv: -kv[1])[:3])
+                self.assertGreaterEqual(int(m.group(1)), from_main, err)
+                self.assertLessEqual(int(m.group(1)), total(stacks), err)
+            if mode == "auto":
+                # Walked by frame pointers once its first walks checked out: the start-up code's
+                # frame, unnamed, is known as the start (it called main), not marked cut short.
+                cut = sorted(((c, f) for f, c in stacks.items() if "main" in f and
+                              "[incomplete]" in f[:f.index("main")]), reverse=True)
+                self.assertEqual(cut, [], "walks from main cut short at the start: %s" % cut[:3])
+
+    def test_walk_ends_at_start(self):
+        # tests/workloads/pastroot.c: from spin, a frame-pointer walk goes through start_thread
+        # (start-up code by its name, in a library without frame pointers) into a made-up frame
+        # in decoy. It ends at start_thread, and says so; DWARF follows start_thread's CFI to main.
+        src = os.path.join(SOURCE_ROOT, "tests", "workloads", "pastroot.c")
+        prog = self.path("pastroot")
+        subprocess.run(["gcc", "-O2", "-fomit-frame-pointer", "-fasynchronous-unwind-tables", "-shared", "-fPIC",
+                        "-DPASTROOT_LIB", src, "-o", self.path("libpastroot.so")], check=True, timeout=120)
+        subprocess.run(["gcc"] + FP_ARGS + [src, "-o", prog, "-L" + self.tmp.name, "-lpastroot",
+                                            "-Wl,-rpath," + self.tmp.name], check=True, timeout=120)
+        for mode in ("fp", "dwarf", "auto"):
+            stacks, err = self.record_folded(prog, "--unwind", mode, run=("2",))
+            self.check_sampled(stacks, err)
+            spun = {f: c for f, c in stacks.items() if "spin" in f}
+            past = sorted(((c, f) for f, c in spun.items() if "decoy" in f), reverse=True)
+            self.assertEqual(past, [], "--unwind %s: %d of %d samples of spin go on past start_thread: %s"
+                             % (mode, sum(c for c, _ in past), total(spun), past[:3]))
+            m = re.search(r"(\d+) went on past the program's or thread's start", err)
+            self.assertTrue(m, err)
+            at_start = sum(c for f, c in spun.items() if f[0] == "start_thread")
+            if mode == "fp":
+                # Every walk that reached start_thread went on into decoy: each one counted.
+                self.assertGreater(at_start, 0, sorted(spun.items(), key=lambda kv: -kv[1])[:3])
+                self.assertGreaterEqual(int(m.group(1)), at_start, err)
+                self.assertLessEqual(int(m.group(1)), total(stacks), err)
+            else:
+                # Unwound by CFI (auto: once the walks proved wrong), past start_thread to main.
+                self.assertEqual(at_start, 0, sorted(spun.items(), key=lambda kv: -kv[1])[:3])
 
     def test_bad_flags(self):
         for args, want in ((["--unwind", "lbr"], "invalid unwind mode"),
