@@ -157,6 +157,15 @@ static int collector_python_probe(struct collector *c, size_t id, pid_t pid)
 		r = sampler__set_python(c->sampler, pid, &b);
 		if (r < 0)
 			return r;
+		/*
+		 * --unwind auto left a frame-pointer interpreter to little copies
+		 * before it was known to be one: its Python samples get their
+		 * native frames from the copy alone (collector_decide_walks()).
+		 */
+		if (pyprocess__state(py) == PYPROCESS_ACTIVE && c->opts.unwind_auto && c->walks &&
+		    !c->walks[id].deciding && !c->dwarf_on[id] &&
+		    (r = sampler__set_copy(c->sampler, pid, HEARTH_COPY_STACK)) < 0)
+			return r;
 	}
 	if (pyprocess__state(py) != PYPROCESS_LOOKING && c->opts.on_python)
 		c->opts.on_python(c->opts.ctx, pid, py);

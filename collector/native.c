@@ -360,11 +360,23 @@ int collector_decide_walks(struct collector *c, size_t id, struct process *p, co
 			   const struct hearth_uregs *ur, const __u64 *fp, size_t nfp, const __u64 *dw, size_t ndw)
 {
 	struct collector_walks *w = &c->walks[id];
+	const struct pyprocess *py = c->pyprocs[id];
 	size_t head, n = nfp;
 	bool broken = false;
 
 	if (!w->deciding)
 		return 0;
+	/*
+	 * A CPython's Python samples carry no frame-pointer walk: their native
+	 * frames (a C extension's, in the default view) come from the copy
+	 * alone. So a Python process keeps its copies whole, as one without
+	 * frame pointers does (Debian's 3.15 keeps them; its extensions need
+	 * not); one found later is switched back (collector_python_probe()).
+	 */
+	if (py && pyprocess__state(py) == PYPROCESS_ACTIVE) {
+		w->deciding = false;
+		return 0;
+	}
 	/* What LEAF mode would show: the walk with its leaf fixed, cut at a return into code without them. */
 	collector_fix_leaf(c, p, s, ur, &fp, &n, c->fixed_ips, &head);
 	/*

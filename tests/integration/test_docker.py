@@ -97,10 +97,16 @@ class DockerTestCase(DaemonTestCase):
         time.sleep(1.0)  # past start-up: imports and building the zlib input
         return int(pid)
 
-    def check_stacks(self, stacks, what):
-        """Python stacks as a container's: complete, its own paths, qualnames, no broken roots."""
+    def check_stacks(self, stacks, what, whole_life=False):
+        """Python stacks as a container's: complete, its own paths, qualnames, no broken roots.
+        WHOLE_LIFE: the samples span the process's start-up and exit too, which take a fixed
+        CPU time while pyburn runs for a fixed wall time: on a busy machine they are a larger
+        part, so only the samples with Python frames must be pyburn's."""
         py = in_pyburn(stacks)
-        self.assertGreater(total(py), 0.95 * total(stacks), "%s: %s" % (what, list(stacks.items())[:5]))
+        with_py = {k: c for k, c in stacks.items() if py_frames(k)}
+        self.assertGreater(total(py), 0.95 * total(with_py if whole_life else stacks),
+                           "%s: %s" % (what, list(stacks.items())[:5]))
+        self.assertGreater(total(py), 0.5 * total(stacks), "%s: %s" % (what, list(stacks.items())[:5]))
         bad = [k for k in py if py_frames(k)[0][0] not in ("<module>", "Thread._bootstrap")]
         self.assertLessEqual(sum(py[k] for k in bad), max(2, 0.01 * total(py)), "%s: incomplete: %s" % (what, bad[:4]))
         files = {f[1] for k in py for f in py_frames(k) if f[1].endswith("pyburn.py")}
@@ -138,7 +144,7 @@ class Docker(DockerTestCase):
         self.export(ring, "-p", str(pid), "-o", out)
         stacks = read_folded(out)
         self.assertGreater(total(stacks), 0, self.daemon_log(d))
-        self.check_stacks(stacks, "python3.15 in Docker, from hearthd --all")
+        self.check_stacks(stacks, "python3.15 in Docker, from hearthd --all", whole_life=True)
         self.assertIsNotNone(start)
         self.stop(d)
 
