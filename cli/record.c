@@ -602,9 +602,10 @@ static void record_summary(const struct record *rec, const struct collector_stat
 				fprintf(stderr, " %s %" PRIu64, unwind_stop_name((enum unwind_stop)i), st->dwarf_stops[i]);
 		fprintf(stderr, "\n");
 		fprintf(stderr, "hearth: DWARF: %.0f bytes of stack copied per sample, %" PRIu64 " CFI lookups "
-				"answered by .debug_frame, %" PRIu64 " files unreadable\n",
+				"answered by .debug_frame, %" PRIu64 " files unreadable; %" PRIu64 " walks through "
+				"cached CFI rows, %" PRIu64 " by libunwind\n",
 			st->dwarf_samples ? (double)st->dwarf_stack_bytes / st->dwarf_samples : 0.0,
-			st->dwarf_debug_frames, st->dwarf_files_failed);
+			st->dwarf_debug_frames, st->dwarf_files_failed, st->dwarf_by_rows, st->dwarf_by_libunwind);
 		if (st->dwarf_partial)
 			fprintf(stderr, "hearth: DWARF: %" PRIu64 " Python samples unwound only down to the evaluation "
 					"loop (the rest is not shown without --native)\n", st->dwarf_partial);

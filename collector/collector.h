@@ -98,6 +98,8 @@ struct collector_stats {
 	uint64_t walks_cut;        /* unwind_auto: frame-pointer walks cut at a return into code without them */
 	uint64_t walks_bad_ret;    /* native walks ended at a return address outside every executable mapping */
 	uint64_t walks_past_root;  /* native walks that went on past a program's or thread's start (cut there) */
+	uint64_t dwarf_by_rows;      /* walks made through cached CFI rows alone */
+	uint64_t dwarf_by_libunwind; /* walks left to libunwind (other rules, words past the copy) */
 	uint64_t dwarf_debug_frames; /* CFI lookups .debug_frame answered (no .eh_frame entry); cached after */
 	uint64_t dwarf_files_failed; /* mapped files the unwinder could not open or parse */
 };

@@ -84,6 +84,8 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 
 		unwinder__stats(c->unwinder, &us);
 		c->stats.dwarf_debug_frames = us.debug_frame_lookups;
+		c->stats.dwarf_by_rows = us.by_rows;
+		c->stats.dwarf_by_libunwind = us.by_libunwind;
 		c->stats.dwarf_files_failed = us.file_failures;
 	}
 	*ret = c->stats;

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * libunwind does the DWARF work (CIE/FDE parsing, the CFA programs, signal
- * frames); this file gives it an address space made of two things only: the
- * copied stack, and the bytes of the ELF files the process maps, mapped here
+ * A walk goes first through the CFI rows cached per file (cfirows.c, read
+ * with libdw): for compiled code a lookup and a few reads per frame. Where a
+ * frame needs more (expressions, signal frames, .debug_frame, words past the
+ * copy), libunwind walks the whole stack (CIE/FDE parsing, the CFA programs,
+ * signal frames) in an address space made of two things only: the copied
+ * stack, and the bytes of the ELF files the process maps, mapped here
  * read-only. Nothing is ever read from the target process itself.
  */
 #include "unwind.h"
@@ -21,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfirows.h"
 #include "cleanup.h"
 #include "debugframe.h"
 #include "log.h"
@@ -71,6 +75,8 @@ struct unwind_file {
 	uint64_t fde_count;
 	bool dbg_tried;      /* .debug_frame was looked for (in the file, then in debug files) */
 	struct debug_frame *dbg;
+	bool rows_tried;     /* rows was made, or could not be */
+	struct cfi_rows *rows; /* the .eh_frame rows met so far, for unwind_by_rows() */
 };
 
 struct unwind_process {
@@ -116,6 +122,7 @@ struct unwinder {
 	bool trim_pending;   /* memory freed since the last malloc_trim() */
 	uint64_t trimmed_ns; /* CLOCK_MONOTONIC of that trim */
 	struct unwind_stats stats;
+	bool rows_off; /* unwinder__use_rows(false): libunwind walks every stack */
 };
 
 static const char *const unwind_stop_names[UNWIND_STOP__MAX] = {
@@ -226,6 +233,7 @@ static void unwind_file_release(struct unwind_file *f)
 	if (f->mapped && f->data)
 		munmap((void *)f->data, f->size);
 	debug_frame__free(f->dbg);
+	cfi_rows__free(f->rows);
 	*f = (struct unwind_file){ 0 };
 }
 
@@ -838,6 +846,103 @@ static enum unwind_stop unwind_ctx_failure(const struct unwind_ctx *ctx, int r)
 	return r == -UNW_ENOINFO ? UNWIND_STOP_NO_INFO : UNWIND_STOP_ERROR;
 }
 
+/* The word at @addr of the stack copy; false when it is not all in the copy. */
+static bool unwind_copy_word(const struct unwind_snapshot *s, uint64_t addr, uint64_t *ret)
+{
+	if (addr < s->regs.sp || addr - s->regs.sp > s->stack_len || s->stack_len - (addr - s->regs.sp) < 8)
+		return false;
+	memcpy(ret, s->stack + (addr - s->regs.sp), sizeof(*ret));
+	return true;
+}
+
+/* The CFI row for @ip in mapping @m, the rows made on first need. Returns 0 or -EAGAIN (libunwind's walk). */
+static int unwind_row(struct unwind_ctx *ctx, const struct procmap *m, uint64_t ip, struct cfi_row *row)
+{
+	struct unwind_file *f;
+	uint64_t bias;
+
+	if (unwind_ctx_file(ctx, m, &f) < 0 || !f->has_table || unwind_file_bias(f, m, &bias) < 0)
+		return -EAGAIN;
+	if (!f->rows_tried) {
+		f->rows_tried = true;
+		if (cfi_rows__new(f->data, f->size, &f->rows) < 0)
+			f->rows = NULL;
+	}
+	if (!f->rows || cfi_rows__find(f->rows, ip - bias, row) < 0 || row->kind == CFI_ROW_OTHER)
+		return -EAGAIN;
+	return 0;
+}
+
+/*
+ * The walk libunwind would make, step for step and stop for stop, when
+ * every frame's row is of the forms cfirows.h keeps and every word it needs
+ * is in the copy: a lookup and a few reads per frame. Past the first frame
+ * the row is the one of ip - 1 (inside the call), as libunwind looks it up.
+ * RBP is read from where it was saved only when a CFA needs it, as
+ * libunwind's locations are. Returns 0 with the walk done, or -EAGAIN when
+ * a frame needs libunwind: the whole walk is then left to it.
+ */
+static int unwind_by_rows(struct unwind_ctx *ctx, uint64_t *ips, size_t max, size_t *ret_n,
+			  enum unwind_stop *ret_stop)
+{
+	const struct unwind_snapshot *s = ctx->snap;
+	uint64_t ip = s->regs.ip, sp = s->regs.sp, bp = s->regs.bp, bp_at = 0;
+	size_t n = 0;
+
+	for (;;) {
+		const struct procmap *m = procmaps__find(ctx->maps, ip);
+		uint64_t cfa, next_ip;
+		struct cfi_row row;
+
+		if (!m || !(m->prot & PROCMAP_EXEC)) {
+			*ret_stop = UNWIND_STOP_BAD_IP;
+			break;
+		}
+		if (n == max) {
+			*ret_stop = UNWIND_STOP_DEPTH;
+			break;
+		}
+		ips[n++] = ip;
+		if (!procmap__is_file(m) && !procmap_is_vdso(m)) {
+			*ret_stop = UNWIND_STOP_NO_INFO;
+			break;
+		}
+		if (unwind_row(ctx, m, ip - (n > 1), &row) < 0)
+			return -EAGAIN;
+		if (row.cfa_reg == CFI_REG_RBP) {
+			if (bp_at && !unwind_copy_word(s, bp_at, &bp))
+				return -EAGAIN;
+			bp_at = 0;
+		}
+		cfa = (row.cfa_reg == CFI_REG_RBP ? bp : sp) + (uint64_t)(int64_t)row.cfa_off;
+		if (row.kind == CFI_ROW_END) {
+			/* libunwind: ip 0, the step returns 0, SP the CFA. */
+			*ret_stop = cfa < sp ? UNWIND_STOP_LOOP : UNWIND_STOP_END;
+			break;
+		}
+		if (!unwind_copy_word(s, cfa + (uint64_t)(int64_t)row.ra_off, &next_ip))
+			return -EAGAIN;
+		if (row.bp_saved)
+			bp_at = cfa + (uint64_t)(int64_t)row.bp_off;
+		if (next_ip == ip && cfa == sp) {
+			*ret_stop = UNWIND_STOP_ERROR; /* libunwind's -UNW_EBADFRAME */
+			break;
+		}
+		if (cfa <= sp) {
+			*ret_stop = UNWIND_STOP_LOOP;
+			break;
+		}
+		if (next_ip == 0) {
+			*ret_stop = UNWIND_STOP_END;
+			break;
+		}
+		ip = next_ip;
+		sp = cfa;
+	}
+	*ret_n = n;
+	return 0;
+}
+
 int unwinder__unwind(struct unwinder *u, pid_t pid, const struct procmaps *maps,
 		     const struct unwind_snapshot *snap, uint64_t *ips, size_t max,
 		     size_t *ret_n, enum unwind_stop *ret_stop)
@@ -856,9 +961,6 @@ int unwinder__unwind(struct unwinder *u, pid_t pid, const struct procmaps *maps,
 	if (max > UNWIND_MAX_DEPTH)
 		max = UNWIND_MAX_DEPTH;
 	u->tick++;
-	as = unwinder_process_as(u, pid);
-	if (!as)
-		return -ENOMEM;
 	ctx = &u->ctx;
 	*ctx = (struct unwind_ctx){
 		.u = u,
@@ -867,6 +969,15 @@ int unwinder__unwind(struct unwinder *u, pid_t pid, const struct procmaps *maps,
 		.snap = snap,
 		.stack_map = procmaps__find(maps, snap->regs.sp),
 	};
+	if (!u->rows_off && unwind_by_rows(ctx, ips, max, &n, &stop) == 0) {
+		u->stats.by_rows++;
+		goto out;
+	}
+	u->stats.by_libunwind++;
+	n = 0;
+	as = unwinder_process_as(u, pid);
+	if (!as)
+		return -ENOMEM;
 
 	ip = snap->regs.ip;
 	sp = snap->regs.sp;
@@ -932,6 +1043,12 @@ out:
 	*ret_n = n;
 	*ret_stop = stop;
 	return 0;
+}
+
+void unwinder__use_rows(struct unwinder *u, bool on)
+{
+	if (u)
+		u->rows_off = !on;
 }
 
 void unwinder__stats(const struct unwinder *u, struct unwind_stats *ret)

@@ -13,6 +13,7 @@
 #ifndef HEARTH_UNWIND_H
 #define HEARTH_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -65,6 +66,8 @@ struct unwind_stats {
 	uint64_t mem_refused;     /* word reads refused (past the copy, below SP, heap, ...) */
 	uint64_t debug_frame_files;   /* files whose .debug_frame (own or a debug file's) was indexed */
 	uint64_t debug_frame_lookups; /* CFI lookups .debug_frame answered (.eh_frame_hdr had none); libunwind caches the result per ip */
+	uint64_t by_rows;         /* walks made through cached CFI rows alone (cfirows.h) */
+	uint64_t by_libunwind;    /* walks left to libunwind: a frame with other rules or words past the copy */
 };
 
 struct unwinder;
@@ -98,6 +101,13 @@ static inline void unwinder__freep(struct unwinder **u)
 int unwinder__unwind(struct unwinder *u, pid_t pid, const struct procmaps *maps,
 		     const struct unwind_snapshot *snap, uint64_t *ips, size_t max,
 		     size_t *ret_n, enum unwind_stop *ret_stop);
+
+/*
+ * Whether walks go through cached CFI rows first (the default), libunwind
+ * taking only those they cannot make; off, libunwind walks every stack (to
+ * compare the two).
+ */
+void unwinder__use_rows(struct unwinder *u, bool on);
 
 /* Drop what is cached for @pid (it exec'd or exited; its mappings changed). */
 void unwinder__forget_process(struct unwinder *u, pid_t pid);

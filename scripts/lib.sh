@@ -6,7 +6,7 @@ HEARTH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # What building Hearth needs.
 HEARTH_BUILD_PACKAGES="gcc libc6-dev binutils make meson ninja-build pkg-config clang \
-	libbpf-dev libelf-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libunwind-dev bpftool"
+	libbpf-dev libelf-dev libdw-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libunwind-dev bpftool"
 # What the tests add: Python for the test drivers, go tool pprof, Node for the
 # speedscope schema, Chromium for the SVG, util-linux for setpriv and unshare,
 # Docker for a real container.

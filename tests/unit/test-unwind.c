@@ -88,14 +88,32 @@ static void print_frames(const char *what, const struct procmaps *maps, const ui
 		printf("  #%zu %#" PRIx64 " %s\n", i, ips[i], frame_name(maps, ips, i));
 }
 
+/* libunwind alone (unwinder__use_rows(false)): every walk through cached CFI rows must match its. */
+static struct unwinder *plain;
+static unsigned int walks_compared, walks_differed;
+
 static void unwind_ok(struct unwinder *u, const struct fixture_snapshot *s, const struct unwind_snapshot *snap,
 		      uint64_t *ips, size_t max, size_t *n, enum unwind_stop *stop)
 {
+	uint64_t want[MAX_FRAMES];
+	enum unwind_stop want_stop = UNWIND_STOP__MAX;
+	size_t want_n = SIZE_MAX;
+
 	*n = SIZE_MAX;
 	*stop = UNWIND_STOP__MAX;
 	CHECK_INT(unwinder__unwind(u, 0, s->maps, snap, ips, max, n, stop), 0);
 	CHECK_TRUE(*n <= max);
 	CHECK_TRUE((unsigned)*stop < UNWIND_STOP__MAX);
+	if (max > MAX_FRAMES)
+		return;
+	CHECK_INT(unwinder__unwind(plain, 0, s->maps, snap, want, max, &want_n, &want_stop), 0);
+	unwinder__forget_process(plain, 0);
+	walks_compared++;
+	if (want_n != *n || want_stop != *stop || memcmp(want, ips, *n * sizeof(*ips))) {
+		walks_differed++;
+		print_frames("with CFI rows", s->maps, ips, *n, *stop);
+		print_frames("libunwind alone", s->maps, want, want_n, want_stop);
+	}
 }
 
 /* The outermost frames: main, then glibc's start code, ending at _start with undefined RIP. */
@@ -599,6 +617,8 @@ int main(int argc, char **argv)
 	CHECK_INT(fixture_snapshot__take(argv[4], "direct", &dbglink), 0);
 	CHECK_INT(fixture_snapshot__take(argv[5], "direct", &nocfi), 0);
 	CHECK_INT(unwinder__new(16, &u), 0);
+	CHECK_INT(unwinder__new(16, &plain), 0);
+	unwinder__use_rows(plain, false);
 	if (!direct.maps || !sorted.maps || !sig.maps || !nopie.maps || !dbg.maps ||
 	    !dbg_sorted.maps || !dbglink.maps || !nocfi.maps || !u)
 		return check_finish("test-unwind");
@@ -635,10 +655,15 @@ int main(int argc, char **argv)
 	       " loaded %" PRIu64 " failed, reads %" PRIu64 " stack %" PRIu64 " file %" PRIu64 " refused\n",
 	       st.unwinds, st.frames, st.files, st.file_misses, st.file_failures, st.mem_stack, st.mem_file,
 	       st.mem_refused);
+	printf("walks: %" PRIu64 " through CFI rows, %" PRIu64 " by libunwind; %u compared with libunwind "
+	       "alone, %u differed\n", st.by_rows, st.by_libunwind, walks_compared, walks_differed);
+	CHECK_TRUE(st.by_rows > walks_compared / 2);
+	CHECK_INT(walks_differed, 0);
 	CHECK_TRUE(st.files >= 2 && st.files <= 16);
 	CHECK_TRUE(st.stops[UNWIND_STOP_END] >= 4);
 
 	unwinder__free(u);
+	unwinder__free(plain);
 	fixture_snapshot__release(&direct);
 	fixture_snapshot__release(&sorted);
 	fixture_snapshot__release(&sig);
