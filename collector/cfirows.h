@@ -56,6 +56,12 @@ struct cfi_rows *cfi_rows__free(struct cfi_rows *r);
  */
 int cfi_rows__find(struct cfi_rows *r, uint64_t addr, struct cfi_row *ret);
 
+/*
+ * libdw's own row for @addr, read afresh and not cached (its start may be
+ * too low, see cfi_rows__find): the tests' reference. Returns 0 or -ENOENT.
+ */
+int cfi_rows__read(const struct cfi_rows *r, uint64_t addr, struct cfi_row *ret);
+
 /* Bytes held by the row cache (libdw's own parse state not counted). */
 size_t cfi_rows__memory(const struct cfi_rows *r);
 
