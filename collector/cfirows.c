@@ -134,12 +134,17 @@ static bool cfi_rows_read(const struct cfi_rows *r, uint64_t addr, struct cfi_ro
 	return true;
 }
 
+/* Whether @a and @b hold the same rules. */
+static bool cfi_row_rules_same(const struct cfi_row *a, const struct cfi_row *b)
+{
+	return a->kind == b->kind && a->cfa_reg == b->cfa_reg && a->cfa_off == b->cfa_off &&
+	       a->ra_off == b->ra_off && a->bp_saved == b->bp_saved && (!a->bp_saved || a->bp_off == b->bp_off);
+}
+
 /* Whether @a and @b are one row: the same range and rules. */
 static bool cfi_row_same(const struct cfi_row *a, const struct cfi_row *b)
 {
-	return a->start == b->start && a->end == b->end && a->kind == b->kind && a->cfa_reg == b->cfa_reg &&
-	       a->cfa_off == b->cfa_off && a->ra_off == b->ra_off && a->bp_saved == b->bp_saved &&
-	       (!a->bp_saved || a->bp_off == b->bp_off);
+	return a->start == b->start && a->end == b->end && cfi_row_rules_same(a, b);
 }
 
 /*
@@ -163,10 +168,7 @@ static uint64_t cfi_rows_start(const struct cfi_rows *r, const struct cfi_row *r
 	if (hi != addr) {
 		struct cfi_row at = { .kind = CFI_ROW_OTHER };
 
-		if (!cfi_rows_read(r, hi, &at))
-			return addr;
-		at.start = row->start; /* the same row by its end and rules */
-		if (!cfi_row_same(&at, row))
+		if (!cfi_rows_read(r, hi, &at) || at.end != row->end || !cfi_row_rules_same(&at, row))
 			return addr;
 	}
 	return hi;
