@@ -56,19 +56,3 @@ uint64_t time_realtime_ns(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-
-bool log_ratelimit__ok(struct log_ratelimit *rl)
-{
-	uint64_t now = time_now_ns();
-
-	if (now - rl->begin_ns >= rl->interval_ns) {
-		rl->begin_ns = now;
-		rl->printed = 0;
-	}
-	if (rl->printed < rl->burst) {
-		rl->printed++;
-		return true;
-	}
-	rl->suppressed++;
-	return false;
-}

@@ -32,18 +32,6 @@ void log_printf(enum log_level level, const char *fmt, ...) __attribute__((forma
 #define log_info(...) log_printf(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_printf(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
-/* Lets a repeated warning through at most @burst times per @interval_ns. */
-struct log_ratelimit {
-	uint64_t interval_ns;
-	unsigned int burst;
-	uint64_t begin_ns;
-	unsigned int printed;
-	unsigned long suppressed;
-};
-
-/* True when the caller may print now; counts what it suppresses. */
-bool log_ratelimit__ok(struct log_ratelimit *rl);
-
 /* Monotonic time in nanoseconds. */
 uint64_t time_now_ns(void);
 

@@ -17,7 +17,7 @@
 enum profile_frame_kind {
 	PROFILE_FRAME_NATIVE = 0,  /* user-space machine code */
 	PROFILE_FRAME_KERNEL = 1,  /* kernel text or module */
-	PROFILE_FRAME_PYTHON = 2,  /* interpreted code (a later issue) */
+	PROFILE_FRAME_PYTHON = 2,  /* interpreted code: a Python function and line */
 	PROFILE_FRAME_PROCESS = 3, /* synthetic root: one per process */
 	PROFILE_FRAME_THREAD = 4,  /* synthetic root: one per thread (--threads) */
 	PROFILE_FRAME_SPECIAL = 5, /* "[unknown]", "[truncated]" and the like */

@@ -23,6 +23,11 @@
 
 #include "sampler.h"
 
+/* The registers and task fields read below are x86-64's; meson refuses other machines. */
+#if !defined(__TARGET_ARCH_x86)
+#error "Hearth's sampler reads x86-64 registers: build it for x86-64"
+#endif
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Settings, written by user space between open and load. */
@@ -44,8 +49,6 @@ const volatile __u32 py_stack_copy_bytes = 0;
  * hold, and whole for the others, those not decided yet included.
  */
 const volatile bool unwind_all = true;
-/* Send the frame-pointer user stack of samples with Python frames too. */
-const volatile bool python_user_stacks = false;
 /* The mean sampling interval, 1e9 / rate. */
 const volatile __u64 mean_ns = 10101010;
 /*
@@ -235,13 +238,9 @@ static __always_inline __u64 wakeup_flag(void)
 /* Whether the sample interrupted user code; the context only allows whole-word reads. */
 static __always_inline bool in_user_mode(struct bpf_perf_event_data *ctx)
 {
-#if defined(__TARGET_ARCH_x86)
 	__u64 cs = *(__u64 *)((void *)&ctx->regs + __builtin_offsetof(struct pt_regs, cs));
 
 	return (cs & 3) == 3;
-#else
-	return false; /* elsewhere, ask for the kernel stack and let it come back empty */
-#endif
 }
 
 /*
@@ -256,13 +255,9 @@ static __always_inline bool clock_in_kernel(void)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-#if defined(__TARGET_ARCH_x86)
 	if (!regs || !BPF_CORE_READ(regs, sp))
 		return true;
 	return (long)BPF_CORE_READ(regs, orig_ax) >= 0;
-#else
-	return true;
-#endif
 }
 
 /*
@@ -507,13 +502,9 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 				     struct hearth_sample *s, struct hearth_pyframe *out)
 {
 	struct py_walk_ctx c = { .pp = pp, .b = b, .out = out };
-	__u64 fsbase = 0, ts, cframe, interp;
-
-#if defined(__TARGET_ARCH_x86)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase), ts, cframe, interp;
 
-	fsbase = BPF_CORE_READ(task, thread.fsbase);
-#endif
 	s->flags |= HEARTH_SAMPLE_PY;
 	counter_inc(HEARTH_COUNTER_PY_SAMPLES);
 	/* An interpreter still starting up: user space knows where its address will be, not the address. */
@@ -620,7 +611,7 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 		if (plen < 0 || plen > PY_BYTES) /* never: for the verifier */
 			plen = 0;
 	}
-	if (collect_user && (!plen || python_user_stacks)) {
+	if (collect_user && !plen) {
 		if (clock)
 			ulen = bpf_get_task_stack(bpf_get_current_task_btf(), buf->data + sizeof(*s) + klen + plen,
 						  STACK_BYTES, BPF_F_USER_STACK);

@@ -167,12 +167,7 @@ static int pyelf_read(int fd, struct pyelf *pe)
 		return -ENOEXEC;
 	/* The offsets table describes the machine Hearth runs on, 64-bit only. */
 	if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
-#if defined(__x86_64__)
-	    ehdr.e_machine != EM_X86_64 ||
-#elif defined(__aarch64__)
-	    ehdr.e_machine != EM_AARCH64 ||
-#endif
-	    false)
+	    ehdr.e_machine != EM_X86_64)
 		return -ENOEXEC;
 
 	if (elf_getphdrnum(e, &phnum) < 0)
