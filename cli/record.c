@@ -9,7 +9,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <linux/capability.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +28,7 @@
 
 #include "cleanup.h"
 #include "collector.h"
+#include "options.h"
 #include "export.h"
 #include "hearth.h"
 #include "log.h"
@@ -45,8 +45,6 @@
 #define RECORD_DRAIN_BUDGET_NS (100ull * 1000000ull)
 #define RECORD_LOOK_MS 10
 #define RECORD_MAX_WATCHED 4096
-/* User stack copied per sample with --unwind dwarf (see README: truncation by size). */
-#define RECORD_DEFAULT_STACK_SIZE 16384
 
 static pid_t arg_pids[PARSE_MAX_PIDS];
 static int arg_nr_pids;
@@ -58,17 +56,12 @@ static const struct exporter *arg_format;
 static bool arg_kernel = true;
 static bool arg_threads;
 static bool arg_subprocesses;
-static bool arg_python = true;
-static bool arg_gil;
 static bool arg_function;
 static bool arg_full_filenames;
-/* --unwind auto, the default: DWARF for processes without frame pointers, else frame pointers. */
-static bool arg_dwarf = true;
-static bool arg_auto = true;
-static bool arg_native;
-static bool arg_fp; /* --unwind fp given */
+/* --unwind, --native, --stack-size, --no-python, --gil: checked together into arg_unwinding. */
+static struct collector_args arg_collector;
+static struct collector_options arg_unwinding;
 static bool arg_periodic;
-static uint64_t arg_stack_size = RECORD_DEFAULT_STACK_SIZE;
 static int arg_verbose;
 static char **arg_command;
 
@@ -188,11 +181,12 @@ static int record_parse_args(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	int c, r;
+	char error[COLLECTOR_ERROR_MAX];
+	int c, r, option_index = -1;
 
 	opterr = 0;
 	/* '+': stop at the first non-option, so a command's own flags stay its own. */
-	while ((c = getopt_long(argc, argv, "+:p:d:r:o:f:vh", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "+:p:d:r:o:f:vh", options, &option_index)) >= 0) {
 		switch (c) {
 		case 'p':
 			r = parse_pid_list(optarg, arg_pids + arg_nr_pids, PARSE_MAX_PIDS - arg_nr_pids);
@@ -236,7 +230,15 @@ static int record_parse_args(int argc, char **argv)
 			arg_subprocesses = true;
 			break;
 		case ARG_GIL:
-			arg_gil = true;
+		case ARG_NO_PYTHON:
+		case ARG_UNWIND:
+		case ARG_NATIVE:
+		case ARG_STACK_SIZE:
+			r = collector_args__parse(&arg_collector, options[option_index].name, optarg, error);
+			if (r < 0) {
+				log_error("%s", error);
+				return r;
+			}
 			break;
 		case ARG_FUNCTION:
 			arg_function = true;
@@ -244,30 +246,8 @@ static int record_parse_args(int argc, char **argv)
 		case ARG_FULL_FILENAMES:
 			arg_full_filenames = true;
 			break;
-		case ARG_NO_PYTHON:
-			arg_python = false;
-			break;
-		case ARG_UNWIND:
-			if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf") && strcmp(optarg, "auto")) {
-				log_error("invalid unwind mode '%s': give 'auto', 'fp' or 'dwarf'", optarg);
-				return -EINVAL;
-			}
-			arg_auto = !strcmp(optarg, "auto");
-			arg_dwarf = !strcmp(optarg, "dwarf") || arg_auto;
-			arg_fp = !arg_dwarf;
-			break;
-		case ARG_NATIVE:
-			arg_native = true;
-			break;
 		case ARG_PERIODIC:
 			arg_periodic = true;
-			break;
-		case ARG_STACK_SIZE:
-			if (parse_size(optarg, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
-			    arg_stack_size > HEARTH_STACK_COPY_MAX) {
-				log_error("invalid stack size '%s': give 4K to %dK", optarg, HEARTH_STACK_COPY_MAX / 1024);
-				return -EINVAL;
-			}
 			break;
 		case 'v':
 			arg_verbose++;
@@ -298,34 +278,13 @@ static int record_parse_args(int argc, char **argv)
 		log_error("give either -p PID or a command, not both");
 		return -EINVAL;
 	}
-	if (arg_native && arg_fp) {
-		log_error("--native unwinds with DWARF: drop --unwind fp");
-		return -EINVAL;
-	}
-	if (arg_gil && !arg_python) {
-		log_error("--gil needs Python stacks: drop --no-python");
+	if (collector_args__apply(&arg_collector, &arg_unwinding, error) < 0) {
+		log_error("%s", error);
 		return -EINVAL;
 	}
 	if (!arg_nr_outputs)
 		arg_outputs[arg_nr_outputs++].path = "flame.svg";
 	return outputs_resolve(arg_outputs, arg_nr_outputs, arg_format);
-}
-
-/* Root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN covers both on old kernels). */
-static bool record_has_privileges(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = {};
-	uint64_t eff;
-
-	if (geteuid() == 0)
-		return true;
-	if (syscall(SYS_capget, &hdr, data) < 0)
-		return false;
-	eff = (uint64_t)data[1].effective << 32 | data[0].effective;
-	if (eff & (1ull << CAP_SYS_ADMIN))
-		return true;
-	return (eff & (1ull << 39 /* CAP_BPF */)) && (eff & (1ull << 38 /* CAP_PERFMON */));
 }
 
 /* The process (thread group) @pid belongs to, from /proc/PID/status; -ESRCH if none. */
@@ -587,13 +546,13 @@ static void record_summary(const struct record *rec, const struct collector_stat
 	fprintf(stderr, "hearth: native walks: %" PRIu64 " ended at a return address outside executable code, %" PRIu64
 			" went on past the program's or thread's start (cut there)\n",
 		st->walks_bad_ret, st->walks_past_root);
-	if (arg_auto)
+	if (arg_unwinding.unwind_auto)
 		fprintf(stderr, "hearth: --unwind auto: %" PRIu64 " processes without frame pointers, unwound with DWARF, "
 				"and %" PRIu64 " whose frame-pointer walks DWARF contradicted; %" PRIu64 " frame-pointer "
 				"samples with a leaf in code without them, %" PRIu64 " given its caller back by DWARF; "
 				"%" PRIu64 " walks cut short at a return into code without them ([incomplete])\n",
 			st->dwarf_processes, st->dwarf_switched, st->leaf_samples, st->leaf_fixed, st->walks_cut);
-	if (arg_dwarf && (!arg_auto || st->dwarf_processes || st->dwarf_switched)) {
+	if (arg_unwinding.stack_bytes && (!arg_unwinding.unwind_auto || st->dwarf_processes || st->dwarf_switched)) {
 		fprintf(stderr, "hearth: DWARF: %" PRIu64 " stacks unwound, %.1f frames each, %" PRIu64
 				" without user registers; ended by:", st->dwarf_samples,
 			st->dwarf_samples ? (double)st->dwarf_frames / st->dwarf_samples : 0.0, st->dwarf_uregs_failed);
@@ -615,7 +574,7 @@ static void record_summary(const struct record *rec, const struct collector_stat
 					"pair up (shown unmerged), %" PRIu64 " with the innermost loop entering or leaving\n",
 				st->py_native_missed, st->py_native_mismatch, st->py_native_unentered);
 	}
-	if (arg_gil)
+	if (arg_unwinding.gil_only)
 		fprintf(stderr, "hearth: --gil: %" PRIu64 " samples left out (thread not holding the GIL)\n",
 			st->gil_filtered);
 	if (rec->unwatched)
@@ -793,7 +752,7 @@ int verb_record(int argc, char **argv)
 	uint64_t start_ns, elapsed;
 	struct timespec wall;
 	bool interrupted = false;
-	char target[512];
+	char target[512], error[COLLECTOR_ERROR_MAX];
 	int r, ret = EXIT_FAILURE_RUN;
 
 	rec.start_ns = time_now_ns();
@@ -805,13 +764,8 @@ int verb_record(int argc, char **argv)
 	log_set_level(arg_verbose >= 2 ? LOG_LEVEL_TRACE : arg_verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	libbpf_set_print(libbpf_print);
 
-	if (!record_has_privileges()) {
-		log_error("permission denied: recording needs root, or CAP_BPF and CAP_PERFMON "
-			  "(and CAP_SYS_PTRACE for other users' processes)");
-		return EXIT_FAILURE_RUN;
-	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
-		log_error("kernel BTF not found (/sys/kernel/btf/vmlinux): Hearth needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+	if (collector_check_access(error) < 0) {
+		log_error("%s", error);
 		return EXIT_FAILURE_RUN;
 	}
 	for (int i = 0; i < arg_nr_pids; i++) {
@@ -856,18 +810,14 @@ int verb_record(int argc, char **argv)
 	co.process_roots = arg_nr_pids > 1 || arg_subprocesses;
 	co.follow_children = arg_subprocesses;
 	co.on_new_process = record_on_new_process;
-	co.python = arg_python;
-	co.gil_only = arg_gil;
 	co.periodic = arg_periodic;
-	if (arg_native) {
-		arg_dwarf = true;
-		arg_auto = false; /* every process: its frames go around the Python ones */
-	}
-	co.stack_bytes = arg_dwarf ? (uint32_t)arg_stack_size : 0;
-	co.native = arg_native;
-	co.unwind_auto = arg_auto;
+	co.stack_bytes = arg_unwinding.stack_bytes;
+	co.native = arg_unwinding.native;
+	co.unwind_auto = arg_unwinding.unwind_auto;
+	co.python = arg_unwinding.python;
+	co.gil_only = arg_unwinding.gil_only;
 	/* Stack copies are big: 32 MiB holds a quarter second of 16 KiB copies from 8 CPUs at 999 Hz; auto copies fewer. */
-	co.ring_bytes = !arg_dwarf ? 0 : arg_auto ? 16u << 20 : 32u << 20;
+	co.ring_bytes = !co.stack_bytes ? 0 : co.unwind_auto ? 16u << 20 : 32u << 20;
 	co.py.function = arg_function;
 	co.py.full_filenames = arg_full_filenames;
 	co.on_python = record_on_python;

@@ -24,6 +24,7 @@
 #include "cgroup.h"
 #include "cleanup.h"
 #include "collector.h"
+#include "options.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -65,7 +66,6 @@ static const char *arg_ring = RING_DEFAULT_PATH;
 static uint64_t arg_ring_size;
 static uint64_t arg_slot_ns = HEARTHD_DEFAULT_SLOT_NS;
 static bool arg_kernel = true;
-static bool arg_python = true;
 static int arg_verbose;
 static char *arg_config;
 static const char *arg_control = HEARTH_CONTROL_DEFAULT_PATH;
@@ -76,11 +76,9 @@ static const char *arg_http;
 static const char *arg_output_dir;
 static uint64_t arg_every_ns = 60000000000ull;
 static uint64_t arg_keep_ns = 86400000000000ull;
-/* --unwind auto, the default: DWARF for processes without frame pointers, else frame pointers. */
-static bool arg_dwarf = true;
-static bool arg_auto = true;
-static bool arg_native;
-static uint64_t arg_stack_size = 16384;
+/* --unwind, --native, --stack-size, --no-python: checked together into arg_unwinding, as record does. */
+static struct collector_args arg_collector;
+static struct collector_options arg_unwinding;
 static bool arg_periodic;
 
 static void help(void)
@@ -184,9 +182,19 @@ static const struct option options[] = {
 	{}
 };
 
+/* The long name of option @opt. */
+static const char *option_name(int opt)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "";
+}
+
 /* One setting, from the command line or the config file (@where names it for errors). */
 static int apply(int opt, const char *value, const char *where)
 {
+	char error[COLLECTOR_ERROR_MAX];
 	int r;
 
 	switch (opt) {
@@ -273,25 +281,16 @@ static int apply(int opt, const char *value, const char *where)
 		}
 		return 0;
 	case ARG_UNWIND:
-		if (strcmp(value, "fp") && strcmp(value, "dwarf") && strcmp(value, "auto")) {
-			log_error("%sinvalid unwind mode '%s': give 'auto', 'fp' or 'dwarf'", where, value);
+	case ARG_NATIVE:
+	case ARG_STACK_SIZE:
+	case ARG_NO_PYTHON:
+		if (collector_args__parse(&arg_collector, option_name(opt), value, error) < 0) {
+			log_error("%s%s", where, error);
 			return -EINVAL;
 		}
-		arg_auto = !strcmp(value, "auto");
-		arg_dwarf = !strcmp(value, "dwarf") || arg_auto;
-		return 0;
-	case ARG_NATIVE:
-		arg_native = true;
 		return 0;
 	case ARG_PERIODIC:
 		arg_periodic = true;
-		return 0;
-	case ARG_STACK_SIZE:
-		if (parse_size(value, &arg_stack_size) < 0 || arg_stack_size < 4096 ||
-		    arg_stack_size > HEARTH_STACK_COPY_MAX) {
-			log_error("%sinvalid stack size '%s': give 4K to %dK", where, value, HEARTH_STACK_COPY_MAX / 1024);
-			return -EINVAL;
-		}
 		return 0;
 	case ARG_MAX_PROCESSES:
 		if (parse_uint(value, 64, 4194304, &arg_max_processes) < 0) {
@@ -305,9 +304,6 @@ static int apply(int opt, const char *value, const char *where)
 				  PROFILE_MAX_STACKS);
 			return -EINVAL;
 		}
-		return 0;
-	case ARG_NO_PYTHON:
-		arg_python = false;
 		return 0;
 	case ARG_CONTROL:
 		if (!*value || strlen(value) >= 108) {
@@ -364,6 +360,7 @@ static int config_setting(void *ctx, const char *name, const char *value, const 
 
 static int parse_args(int argc, char **argv)
 {
+	char error[COLLECTOR_ERROR_MAX];
 	int c;
 
 	/* The config file first, so the command line overrides it. */
@@ -412,6 +409,10 @@ static int parse_args(int argc, char **argv)
 	}
 	if (!arg_nr_pids && !arg_nr_containers)
 		arg_all = true;
+	if (collector_args__apply(&arg_collector, &arg_unwinding, error) < 0) {
+		log_error("%s", error);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -436,6 +437,7 @@ int main(int argc, char **argv)
 	static struct daemon d;
 	struct itimerspec its = {};
 	sigset_t mask;
+	char error[COLLECTOR_ERROR_MAX];
 	int r;
 
 	log_set_program("hearthd");
@@ -446,12 +448,8 @@ int main(int argc, char **argv)
 		return 2;
 	log_set_level(arg_verbose >= 2 ? LOG_LEVEL_TRACE : arg_verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	libbpf_set_print(libbpf_print);
-	if (geteuid() != 0) {
-		log_error("permission denied: hearthd runs as root");
-		return 1;
-	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
-		log_error("kernel BTF not found (/sys/kernel/btf/vmlinux): Hearth needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+	if (collector_check_access(error) < 0) {
+		log_error("%s", error);
 		return 1;
 	}
 
@@ -524,11 +522,11 @@ int main(int argc, char **argv)
 	co.all_processes = arg_all;
 	co.follow_children = !arg_all;
 	co.process_roots = true;
-	co.python = arg_python;
+	co.python = arg_unwinding.python;
 	co.max_processes = arg_max_processes;
-	co.stack_bytes = arg_dwarf || arg_native ? (uint32_t)arg_stack_size : 0;
-	co.native = arg_native;
-	co.unwind_auto = arg_auto && !arg_native;
+	co.stack_bytes = arg_unwinding.stack_bytes;
+	co.native = arg_unwinding.native;
+	co.unwind_auto = arg_unwinding.unwind_auto;
 	co.periodic = arg_periodic;
 	/*
 	 * The default ring buffer (8 MiB) holds over a second of 16 KiB stack

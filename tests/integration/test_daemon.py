@@ -650,6 +650,13 @@ class DaemonErrors(BpfTestCase):
         self.one_line(self.run_daemon(["--bogus"]), 2, r"^hearthd: unknown option '--bogus'")
         self.one_line(self.run_daemon(["--all", "-p", "1"]), 2, r"^hearthd: give either --all or -p")
         self.assertEqual(self.run_daemon(["--version"]).returncode, 0)
+        # The collector's options as `hearth record` takes them: the same checks, the same words.
+        for args, want in ((["--unwind", "lbr"], "invalid unwind mode 'lbr': give 'auto', 'fp' or 'dwarf'"),
+                           (["--native", "--unwind", "fp"], "--native unwinds with DWARF: drop --unwind fp"),
+                           (["--stack-size", "100"], "invalid stack size '100': give 4K to 32K")):
+            self.one_line(self.run_daemon(args), 2, "^hearthd: " + re.escape(want) + "$")
+            r = subprocess.run([HEARTH, "record"] + args + ["-p", "1"], capture_output=True, text=True, timeout=30)
+            self.one_line(r, 2, "^hearth: " + re.escape(want) + "$")
 
     def test_config_file(self):
         conf = self.path("hearthd.conf")
