@@ -40,10 +40,18 @@
 
 #define RECORD_DEFAULT_RATE 99
 #define RECORD_MAX_RATE 10000
-#define RECORD_POLL_MS 100
+/*
+ * The loop sleeps as long as collector__tick_ms() allows (a second, most of
+ * the time): the BPF side wakes it once the ring buffer holds an eighth of
+ * its size, and at once for a new process or an exit, and signals and the
+ * targets' exits come through the epoll set. Each wake-up costs tens of
+ * microseconds of cold caches on a busy machine, as much as several
+ * samples at 99 Hz: wake rarely.
+ */
+/* With the status line on a terminal, as often as it is redrawn. */
+#define RECORD_STATUS_MS 250
 /* The longest one drain of the loop takes before it looks at the clock and signals. */
 #define RECORD_DRAIN_BUDGET_NS (100ull * 1000000ull)
-#define RECORD_LOOK_MS 10
 #define RECORD_MAX_WATCHED 4096
 
 static pid_t arg_pids[PARSE_MAX_PIDS];
@@ -640,14 +648,15 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 {
 	bool tty = isatty(STDERR_FILENO);
 	uint64_t last_status = 0;
-	int looking = 0;
 
 	*ret_interrupted = false;
 	for (;;) {
 		struct epoll_event evs[16];
 		uint64_t now = time_now_ns();
-		/* An interpreter starting up is looked for every 10 ms: its samples wait for its frames. */
-		int timeout = looking ? RECORD_LOOK_MS : RECORD_POLL_MS, n, r;
+		int timeout = collector__tick_ms(rec->collector), n, r;
+
+		if (tty && timeout > RECORD_STATUS_MS)
+			timeout = RECORD_STATUS_MS;
 
 		if (arg_duration_ns && now - start_ns >= arg_duration_ns)
 			return 0;
@@ -666,10 +675,7 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 		r = collector__drain_for(rec->collector, RECORD_DRAIN_BUDGET_NS);
 		if (r < 0)
 			return r;
-		r = collector__tick(rec->collector);
-		if (r < 0)
-			return r;
-		looking = r;
+		collector__tick(rec->collector);
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 
@@ -699,7 +705,7 @@ static int record_loop(struct record *rec, int sigfd, uint64_t start_ns, bool *r
 			}
 		}
 		now = time_now_ns();
-		if (tty && now - last_status >= 250000000ull) {
+		if (tty && now - last_status >= RECORD_STATUS_MS * 1000000ull) {
 			record_status(rec, now - start_ns, false);
 			last_status = now;
 		}

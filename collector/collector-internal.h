@@ -92,6 +92,7 @@ struct collector {
 	struct cgroup_watch watches[HEARTH_MAX_CGROUPS];
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
+	int looking;                 /* processes whose interpreter was still being looked for at the last tick */
 	uint64_t scan_joined;        /* processes found by reading cgroup.procs */
 	uint64_t maps_failed_exited; /* maps reads that failed, of processes since freed */
 	struct collector_fault_log fault_log[COLLECTOR_FAULT__MAX];

@@ -809,6 +809,17 @@ int collector__tick(struct collector *c)
 			collector_fault(c, COLLECTOR_FAULT_TARGET, *pid, r, "looking for an interpreter");
 		looking += pyprocess__state(c->pyprocs[i]) == PYPROCESS_LOOKING;
 	}
+	c->looking = looking;
 	return looking;
+}
+
+int collector__tick_ms(const struct collector *c)
+{
+	if (c->looking)
+		return 10;
+	for (size_t i = 0; i < c->nr_watches; i++)
+		if (c->watches[i].v1)
+			return 100;
+	return 1000;
 }
 

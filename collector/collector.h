@@ -124,7 +124,7 @@ int collector__remove_pid(struct collector *c, pid_t pid);
 /*
  * Make every process in @pid's cgroup a target, now and later: those in it
  * now at once, new ones on their first sample (cgroup v2, matched in BPF) or
- * within 100 ms of collector__tick() calls (a v1 hierarchy, polled). Fills
+ * at the next collector__tick(), which comes within 100 ms (a v1 hierarchy, polled). Fills
  * *@ret with the cgroup watched. Returns 0, -ESRCH, -ENOENT (@pid is in no
  * cgroup but the root), -EEXIST (watched already), -E2BIG (too many
  * watched), -ENODEV (its hierarchy is not mounted here) or -errno.
@@ -163,14 +163,21 @@ int collector__drain(struct collector *c);
 int collector__drain_for(struct collector *c, uint64_t budget_ns);
 
 /*
- * Housekeeping to call every so often (say every 100 ms): look again for
- * CPython in processes where it is not settled yet, sampled or not. Returns
- * how many are still being looked at (call again sooner then: an
- * interpreter starting up is retried every 10 ms, and its samples have no
- * Python frames until it is found). Failures on one process are counted
- * (target_faults) and said, rate-limited; it never fails.
+ * Housekeeping to call every collector__tick_ms() at the latest: look again
+ * for CPython in processes where it is not settled yet, sampled or not,
+ * and poll watched v1 cgroups. Returns how many processes are still being
+ * looked at. Failures on one process are counted (target_faults) and said,
+ * rate-limited; it never fails.
  */
 int collector__tick(struct collector *c);
+
+/*
+ * How long the caller may sleep before the next collector__tick(), in ms:
+ * 10 while an interpreter is starting up (its samples have no Python
+ * frames until it is found), 100 with v1 cgroups to poll, else 1000 (the
+ * samples themselves wake the caller through collector__fd()).
+ */
+int collector__tick_ms(const struct collector *c);
 
 int collector__stats(struct collector *c, struct collector_stats *ret);
 

@@ -530,7 +530,7 @@ int main(int argc, char **argv)
 	co.periodic = arg_periodic;
 	/*
 	 * The default ring buffer (8 MiB) holds over a second of 16 KiB stack
-	 * copies from 4 busy CPUs at 99 Hz, and the daemon drains it every 100 ms;
+	 * copies from 4 busy CPUs at 99 Hz, and wakes the daemon at an eighth full;
 	 * its pages count in the daemon's RSS.
 	 */
 	r = collector__new(&co, &collector);

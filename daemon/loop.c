@@ -18,6 +18,14 @@
 #define DAEMON_FAULT_QUIET_NS (60ull * 1000000000ull)
 /* The longest one drain of the loop takes. */
 #define DAEMON_DRAIN_BUDGET_NS (100ull * 1000000ull)
+/*
+ * The loop sleeps as long as collector__tick_ms() allows (a second, most of
+ * the time): slots come from their timer, samples wake it once the BPF ring
+ * buffer holds an eighth of its size (and new processes and exits at once),
+ * requests through their sockets. A wake-up costs tens of microseconds of
+ * cold caches, several samples' worth at 49 Hz; the sleep bounds how late a
+ * quiet connection's time runs out.
+ */
 /* A ring buffer that cannot be read for this long means the BPF side is lost. */
 #define DAEMON_DRAIN_FATAL_NS (10ull * 1000000000ull)
 
@@ -182,7 +190,7 @@ int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *ctl, co
 	}
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(epfd, evs, 8, 100), r;
+		int n = epoll_wait(epfd, evs, 8, collector__tick_ms(d->collector)), r;
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
