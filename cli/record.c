@@ -41,8 +41,8 @@
 #define RECORD_DEFAULT_RATE 99
 #define RECORD_MAX_RATE 10000
 /*
- * The loop sleeps as long as collector__tick_ms() allows (a second, most of
- * the time): the BPF side wakes it once the ring buffer holds an eighth of
+ * The loop sleeps as long as collector__tick_ms() allows (a second once the
+ * stacks are known): the BPF side wakes it once the ring buffer holds an eighth of
  * its size, and at once for a new process or an exit, and signals and the
  * targets' exits come through the epoll set. Each wake-up costs tens of
  * microseconds of cold caches on a busy machine, as much as several

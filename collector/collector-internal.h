@@ -20,6 +20,9 @@
 #include "unwind.h"
 
 #define COLLECTOR_DEFAULT_MAX_PROCESSES 65536
+/* The reader's sleep between drains: short while new frames and processes come, long once they stop. */
+#define COLLECTOR_SLEEP_MIN_MS 100
+#define COLLECTOR_SLEEP_MAX_MS 1000
 #define COLLECTOR_SYMCACHE_FILES 1024
 /* Native frames unwound first below a Python sample, looking for the evaluation loop. */
 #define COLLECTOR_PY_LEAF_DEPTH 8
@@ -93,6 +96,7 @@ struct collector {
 	size_t nr_watches;
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
 	int looking;                 /* processes whose interpreter was still being looked for at the last tick */
+	unsigned int sleep_ms;       /* collector__tick_ms() when nothing else asks: see collector_drained() */
 	uint64_t scan_joined;        /* processes found by reading cgroup.procs */
 	uint64_t maps_failed_exited; /* maps reads that failed, of processes since freed */
 	struct collector_fault_log fault_log[COLLECTOR_FAULT__MAX];

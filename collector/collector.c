@@ -42,6 +42,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 	if (!c)
 		return -ENOMEM;
 	c->opts = *o;
+	c->sleep_ms = COLLECTOR_SLEEP_MIN_MS;
 	if (!c->opts.max_processes)
 		c->opts.max_processes = COLLECTOR_DEFAULT_MAX_PROCESSES;
 	if ((r = profile__new(&c->profile)) < 0 || (r = kstack__new(&c->kstack)) < 0 ||
@@ -378,20 +379,44 @@ void collector__stop(struct collector *c)
 	collector__drain(c);
 }
 
+/*
+ * After a drain: how long the next sleep may be. A drain that named new
+ * frames or met new processes may be followed by more of them, whose code
+ * objects (and the processes themselves) can be gone a second later: drain
+ * again soon. One that found only known stacks doubles the sleep, up to
+ * COLLECTOR_SLEEP_MAX_MS, where a steady service's profiler wakes once a
+ * second (a wake-up costs more than a sample at 49 or 99 Hz).
+ */
+static void collector_drained(struct collector *c, size_t frames_before, uint64_t processes_before)
+{
+	if (profile__nr_frames(c->profile) > frames_before || c->stats.processes > processes_before)
+		c->sleep_ms = COLLECTOR_SLEEP_MIN_MS;
+	else if (c->sleep_ms < COLLECTOR_SLEEP_MAX_MS)
+		c->sleep_ms = c->sleep_ms * 2 > COLLECTOR_SLEEP_MAX_MS ? COLLECTOR_SLEEP_MAX_MS : c->sleep_ms * 2;
+}
+
 int collector__drain(struct collector *c)
 {
+	size_t frames = profile__nr_frames(c->profile);
+	uint64_t processes = c->stats.processes;
+	int r;
+
 	c->drain_deadline_ns = 0;
-	return sampler__drain(c->sampler);
+	r = sampler__drain(c->sampler);
+	collector_drained(c, frames, processes);
+	return r;
 }
 
 int collector__drain_for(struct collector *c, uint64_t budget_ns)
 {
-	uint64_t before = c->drained;
+	uint64_t before = c->drained, processes = c->stats.processes;
+	size_t frames = profile__nr_frames(c->profile);
 	int r;
 
 	c->drain_deadline_ns = time_now_ns() + budget_ns;
 	r = sampler__drain(c->sampler);
 	c->drain_deadline_ns = 0;
+	collector_drained(c, frames, processes);
 	if (r == -EAGAIN)
 		return (int)(c->drained - before);
 	return r;
@@ -819,7 +844,7 @@ int collector__tick_ms(const struct collector *c)
 		return 10;
 	for (size_t i = 0; i < c->nr_watches; i++)
 		if (c->watches[i].v1)
-			return 100;
-	return 1000;
+			return COLLECTOR_SLEEP_MIN_MS;
+	return (int)c->sleep_ms;
 }
 

@@ -19,8 +19,8 @@
 /* The longest one drain of the loop takes. */
 #define DAEMON_DRAIN_BUDGET_NS (100ull * 1000000ull)
 /*
- * The loop sleeps as long as collector__tick_ms() allows (a second, most of
- * the time): slots come from their timer, samples wake it once the BPF ring
+ * The loop sleeps as long as collector__tick_ms() allows (a second once the
+ * stacks are known): slots come from their timer, samples wake it once the BPF ring
  * buffer holds an eighth of its size (and new processes and exits at once),
  * requests through their sockets. A wake-up costs tens of microseconds of
  * cold caches, several samples' worth at 49 Hz; the sleep bounds how late a
