@@ -153,10 +153,15 @@ struct pythread {
 	__u64 time_ns; /* when it was looked for */
 };
 
+/*
+ * Kept with the thread itself (task storage, freed with it): no hash
+ * lookup, whose cold buckets cost more than a frame walk at 99 Hz, and no
+ * table to fill up on a machine of many threads.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, HEARTH_PY_THREAD_CACHE);
-	__type(key, __u32); /* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pythread);
 } pythreads SEC(".maps");
 
@@ -164,9 +169,12 @@ struct {
  * A sample is built in data, then copied into the ring buffer at its real
  * size; win holds the bytes of one thread state or frame being walked.
  */
+#define PY_PAGE 4096
+
 struct scratch {
 	__u8 data[HEARTH_SAMPLE_MAX_SIZE];
 	__u8 win[HEARTH_PY_WINDOW + 8];
+	__u8 page[PY_PAGE + HEARTH_PY_WINDOW + 8]; /* frames below the one read last, read at once */
 };
 
 /*
@@ -216,8 +224,11 @@ static __always_inline bool is_target(__u32 tgid)
 {
 	__u32 flags = HEARTH_TARGET_FOLLOW_CHILDREN | HEARTH_TARGET_CGROUP;
 
+	/* An idle CPU (the idle task, tgid 0): no map to look at, whose cold buckets cost more than the rest. */
+	if (!tgid)
+		return false;
 	if (all_processes)
-		return tgid != self_tgid && tgid != 0;
+		return tgid != self_tgid;
 	if (bpf_map_lookup_elem(&targets, &tgid))
 		return true;
 	if (!cgroup_max_level || tgid == self_tgid || !in_watched_cgroup())
@@ -346,16 +357,6 @@ static __always_inline __u64 win_u64(struct scratch *b, __s16 off)
 	return *(__u64 *)(b->win + ((__u32)off & (HEARTH_PY_WINDOW - 1)));
 }
 
-static __always_inline __u32 win_u32(struct scratch *b, __s16 off)
-{
-	return *(__u32 *)(b->win + ((__u32)off & (HEARTH_PY_WINDOW - 1)));
-}
-
-static __always_inline __u8 win_u8(struct scratch *b, __s16 off)
-{
-	return b->win[(__u32)off & (HEARTH_PY_WINDOW - 1)];
-}
-
 /* Whether the thread state in the window is the sampled thread's. */
 static __always_inline bool py_tstate_is(const struct hearth_pyproc *pp, struct scratch *b,
 					 __u32 tid, __u64 fsbase)
@@ -393,13 +394,15 @@ static long py_list_step(__u32 i, void *arg)
 
 /*
  * The sampled thread's PyThreadState, left in the window; 0 when it has none.
- * Remembered per tid, checked again on every use; the list is walked again on
+ * Remembered per thread, checked again on every use; the list is walked again on
  * a mismatch, and for a thread without one once HEARTH_PY_NEGATIVE_NS passed.
  */
 static __always_inline __u64 py_find_tstate(const struct hearth_pyproc *pp, struct scratch *b,
 					    __u32 tid, __u64 fsbase, __u64 now, __u64 interp)
 {
-	struct pythread *t = bpf_map_lookup_elem(&pythreads, &tid);
+	/* Zeroed when new (its fs base 0 matches no thread's): looked for below. */
+	struct pythread *t = bpf_task_storage_get(&pythreads, bpf_get_current_task_btf(), NULL,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct pythread nt = { .fsbase = fsbase, .time_ns = now };
 	struct py_list_ctx c = { .pp = pp, .b = b, .fsbase = fsbase, .tid = tid };
 
@@ -417,7 +420,8 @@ static __always_inline __u64 py_find_tstate(const struct hearth_pyproc *pp, stru
 	nt.tstate = c.found ? c.ts : 0;
 	/* Starting up, a thread gets its state any moment: no negative answer is kept. */
 	if (nt.tstate || !pp->interp_addr || pp->interp)
-		bpf_map_update_elem(&pythreads, &tid, &nt, BPF_ANY);
+		if (t)
+			*t = nt;
 	return nt.tstate;
 }
 
@@ -443,9 +447,64 @@ struct py_walk_ctx {
 	struct scratch *b;
 	struct hearth_pyframe *out; /* room for HEARTH_PY_MAX_FRAMES */
 	__u64 frame;                /* the next frame to read; 0 at the end */
+	__u64 prev;                 /* the frame read before it, 0 for the first */
+	__u64 page_lo, page_hi;     /* target bytes [page_lo, page_hi) are in b->page */
 	__u32 n;                    /* frames written */
 	bool failed;
 };
+
+/*
+ * The bytes of @frame (its first frame_window), or NULL when they cannot be
+ * read. From 3.11 the frames of a thread lie on its data stack, each below
+ * the one it called: a frame just below the one read before is read with
+ * everything below it in its page, and the frames under it come from that
+ * copy, one read of the target's memory per page rather than one per frame
+ * (its cache misses stream instead of following the chain one by one).
+ * Frame objects (up to 3.10) and generators' frames are read one by one.
+ */
+static __always_inline __u8 *py_frame_bytes(struct py_walk_ctx *c, __u64 frame)
+{
+	const struct hearth_pyproc *pp = c->pp;
+	struct scratch *b = c->b;
+	__u32 fw = pp->frame_window, len;
+	__u64 lo;
+
+	if (fw > HEARTH_PY_WINDOW)
+		fw = HEARTH_PY_WINDOW;
+	if (pp->walk != HEARTH_PY_WALK_FRAME_OBJECT) {
+		if (frame >= c->page_lo && frame + fw <= c->page_hi)
+			return b->page + ((frame - c->page_lo) & (PY_PAGE - 1));
+		if (c->prev && frame < c->prev && c->prev - frame < PY_PAGE) {
+			lo = frame & ~(__u64)(PY_PAGE - 1);
+			len = (__u32)(frame + fw - lo);
+			barrier_var(len);
+			if (len <= PY_PAGE + HEARTH_PY_WINDOW && bpf_probe_read_user(b->page, len, (const void *)lo) == 0) {
+				c->page_lo = lo;
+				c->page_hi = lo + len;
+				return b->page + ((frame - lo) & (PY_PAGE - 1));
+			}
+		}
+	}
+	if (win_read(b, frame, fw) < 0)
+		return NULL;
+	return b->win;
+}
+
+/* Fields of a frame's bytes; offsets were checked by user space to lie inside the window. */
+static __always_inline __u64 fr_u64(const __u8 *f, __s16 off)
+{
+	return *(const __u64 *)(f + ((__u32)off & (HEARTH_PY_WINDOW - 1)));
+}
+
+static __always_inline __u32 fr_u32(const __u8 *f, __s16 off)
+{
+	return *(const __u32 *)(f + ((__u32)off & (HEARTH_PY_WINDOW - 1)));
+}
+
+static __always_inline __u8 fr_u8(const __u8 *f, __s16 off)
+{
+	return f[(__u32)off & (HEARTH_PY_WINDOW - 1)];
+}
 
 static long py_walk_step(__u32 i, void *arg)
 {
@@ -453,15 +512,18 @@ static long py_walk_step(__u32 i, void *arg)
 	const struct hearth_pyproc *pp = c->pp;
 	struct hearth_pyframe *f;
 	__u64 next, code;
+	__u8 *fb;
 
 	if (!c->frame || c->n >= HEARTH_PY_MAX_FRAMES)
 		return 1;
-	if (win_read(c->b, c->frame, pp->frame_window) < 0) {
+	fb = py_frame_bytes(c, c->frame);
+	if (!fb) {
 		c->failed = true;
 		return 1;
 	}
-	next = win_u64(c->b, pp->frame_back);
-	if (pp->owner_shim >= 0 && win_u8(c->b, pp->frame_owner) >= pp->owner_shim) {
+	c->prev = c->frame;
+	next = fr_u64(fb, pp->frame_back);
+	if (pp->owner_shim >= 0 && fr_u8(fb, pp->frame_owner) >= pp->owner_shim) {
 		/* A shim below an activation (3.12+): the frame before it was that activation's first. */
 		if (c->n > 0)
 			c->out[(c->n - 1) & (HEARTH_PY_MAX_FRAMES - 1)].flags |= HEARTH_PYFRAME_ENTRY;
@@ -469,7 +531,7 @@ static long py_walk_step(__u32 i, void *arg)
 		return 0;
 	}
 	f = &c->out[c->n & (HEARTH_PY_MAX_FRAMES - 1)];
-	code = win_u64(c->b, pp->frame_code);
+	code = fr_u64(fb, pp->frame_code);
 	if (pp->code_tag_bits) {
 		__u64 tag = code & pp->code_tag_bits;
 
@@ -478,16 +540,16 @@ static long py_walk_step(__u32 i, void *arg)
 	}
 	f->code = code;
 	if (pp->walk == HEARTH_PY_WALK_FRAME_OBJECT) {
-		f->instr = (__s32)win_u32(c->b, pp->frame_instr);
+		f->instr = (__s32)fr_u32(fb, pp->frame_instr);
 		f->owner = 0;
 		f->flags = HEARTH_PYFRAME_ENTRY; /* one activation per frame up to 3.10 */
 	} else {
-		__s64 d = (__s64)(win_u64(c->b, pp->frame_instr) - (code + pp->code_adaptive));
+		__s64 d = (__s64)(fr_u64(fb, pp->frame_instr) - (code + pp->code_adaptive));
 
 		/* Out of range means the frame changed under us: user space finds it unknown. */
 		f->instr = d < -(1ll << 30) || d > (1ll << 30) ? (__s32)(1 << 30) : (__s32)d;
-		f->owner = win_u8(c->b, pp->frame_owner);
-		f->flags = pp->frame_is_entry >= 0 && win_u8(c->b, pp->frame_is_entry) ? HEARTH_PYFRAME_ENTRY : 0;
+		f->owner = fr_u8(fb, pp->frame_owner);
+		f->flags = pp->frame_is_entry >= 0 && fr_u8(fb, pp->frame_is_entry) ? HEARTH_PYFRAME_ENTRY : 0;
 	}
 	c->n++;
 	c->frame = next;

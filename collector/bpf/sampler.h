@@ -38,8 +38,6 @@
 #define HEARTH_PY_MAX_THREADS 64
 /* Bytes of a frame or thread state read at once: every field walked lies below. */
 #define HEARTH_PY_WINDOW 256
-/* Threads whose thread state is remembered between samples. */
-#define HEARTH_PY_THREAD_CACHE 16384
 /* A thread found to have no thread state is looked for again after this long. */
 #define HEARTH_PY_NEGATIVE_NS 100000000ull
 
