@@ -97,6 +97,7 @@ struct collector {
 	uint64_t v1_scan_ns;         /* when v1 watches were last polled */
 	int looking;                 /* processes whose interpreter was still being looked for at the last tick */
 	unsigned int sleep_ms;       /* collector__tick_ms() when nothing else asks: see collector_drained() */
+	uint64_t code_reads;         /* code objects read from targets, all processes together */
 	uint64_t scan_joined;        /* processes found by reading cgroup.procs */
 	uint64_t maps_failed_exited; /* maps reads that failed, of processes since freed */
 	struct collector_fault_log fault_log[COLLECTOR_FAULT__MAX];

@@ -380,16 +380,17 @@ void collector__stop(struct collector *c)
 }
 
 /*
- * After a drain: how long the next sleep may be. A drain that named new
- * frames or met new processes may be followed by more of them, whose code
- * objects (and the processes themselves) can be gone a second later: drain
- * again soon. One that found only known stacks doubles the sleep, up to
+ * After a drain: how long the next sleep may be. A drain that read new code
+ * objects or met new processes may be followed by more of them, and a
+ * process can take its code objects with it when it exits a second later
+ * (its native frames are named from maps read at its start, kept after its
+ * exit): drain again soon. One that read none doubles the sleep, up to
  * COLLECTOR_SLEEP_MAX_MS, where a steady service's profiler wakes once a
  * second (a wake-up costs more than a sample at 49 or 99 Hz).
  */
-static void collector_drained(struct collector *c, size_t frames_before, uint64_t processes_before)
+static void collector_drained(struct collector *c, uint64_t reads_before, uint64_t processes_before)
 {
-	if (profile__nr_frames(c->profile) > frames_before || c->stats.processes > processes_before)
+	if (c->code_reads > reads_before || c->stats.processes > processes_before)
 		c->sleep_ms = COLLECTOR_SLEEP_MIN_MS;
 	else if (c->sleep_ms < COLLECTOR_SLEEP_MAX_MS)
 		c->sleep_ms = c->sleep_ms * 2 > COLLECTOR_SLEEP_MAX_MS ? COLLECTOR_SLEEP_MAX_MS : c->sleep_ms * 2;
@@ -397,26 +398,24 @@ static void collector_drained(struct collector *c, size_t frames_before, uint64_
 
 int collector__drain(struct collector *c)
 {
-	size_t frames = profile__nr_frames(c->profile);
-	uint64_t processes = c->stats.processes;
+	uint64_t reads = c->code_reads, processes = c->stats.processes;
 	int r;
 
 	c->drain_deadline_ns = 0;
 	r = sampler__drain(c->sampler);
-	collector_drained(c, frames, processes);
+	collector_drained(c, reads, processes);
 	return r;
 }
 
 int collector__drain_for(struct collector *c, uint64_t budget_ns)
 {
-	uint64_t before = c->drained, processes = c->stats.processes;
-	size_t frames = profile__nr_frames(c->profile);
+	uint64_t before = c->drained, reads = c->code_reads, processes = c->stats.processes;
 	int r;
 
 	c->drain_deadline_ns = time_now_ns() + budget_ns;
 	r = sampler__drain(c->sampler);
 	c->drain_deadline_ns = 0;
-	collector_drained(c, frames, processes);
+	collector_drained(c, reads, processes);
 	if (r == -EAGAIN)
 		return (int)(c->drained - before);
 	return r;
@@ -438,6 +437,7 @@ int collector_python_frames(struct collector *c, size_t id, const struct hearth_
 			    const struct hearth_pyframe *pf, size_t np, size_t *n)
 {
 	struct pyprocess *py = c->pyprocs[id];
+	uint64_t reads = pyprocess__code_reads(py);
 	size_t before = *n;
 	int r;
 
@@ -450,6 +450,7 @@ int collector_python_frames(struct collector *c, size_t id, const struct hearth_
 		if (!skip)
 			(*n)++;
 	}
+	c->code_reads += pyprocess__code_reads(py) - reads;
 	if (*n == before)
 		return 0;
 	c->stats.py_stacks++;

@@ -175,9 +175,9 @@ int collector__tick(struct collector *c);
  * How long the caller may sleep before the next collector__tick(), in ms:
  * 10 while an interpreter is starting up (its samples have no Python
  * frames until it is found), 100 with v1 cgroups to poll or while drains
- * still name new frames or meet new processes (what names them can be gone
- * with the process a second later), doubling up to 1000 once they only
- * find known stacks. A full ring buffer and new processes wake the caller
+ * still read new code objects or meet new processes (a process can take its
+ * code objects with it when it exits), doubling up to 1000 once they read
+ * none. A full ring buffer and new processes wake the caller
  * sooner through collector__fd().
  */
 int collector__tick_ms(const struct collector *c);

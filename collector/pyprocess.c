@@ -109,6 +109,11 @@ const struct pyinfo *pyprocess__info(const struct pyprocess *p)
 	return &p->info;
 }
 
+uint64_t pyprocess__code_reads(const struct pyprocess *p)
+{
+	return p->stack ? pystack__code_reads(p->stack) : 0;
+}
+
 void pyprocess__stats(const struct pyprocess *p, struct pyprocess_stats *ret)
 {
 	*ret = p->stats;

@@ -77,6 +77,9 @@ int pyprocess__frame(struct pyprocess *p, struct profile *prof, const struct hea
 
 void pyprocess__stats(const struct pyprocess *p, struct pyprocess_stats *ret);
 
+/* How many code objects have been read from the process so far: it grows while new code runs. */
+uint64_t pyprocess__code_reads(const struct pyprocess *p);
+
 /*
  * @path shortened the way a reader wants it in a flame graph: what follows
  * site-packages/ or dist-packages/, or the standard library's

@@ -312,6 +312,11 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret)
 	return 0;
 }
 
+uint64_t pystack__code_reads(const struct pystack *s)
+{
+	return s->serial;
+}
+
 int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t now_ns, uint64_t max_age_ns,
 			 const struct pycode **ret)
 {

@@ -112,6 +112,9 @@ int pystack__code(struct pystack *s, uint64_t addr, const struct pycode **ret);
  * at its address within @max_age_ns keeps the old name until the next check.
  * Once the process has exited, entries are returned whatever their age.
  */
+/* How many code objects have been read from the target so far (a read again counts again). */
+uint64_t pystack__code_reads(const struct pystack *s);
+
 int pystack__code_recent(struct pystack *s, uint64_t addr, uint64_t now_ns, uint64_t max_age_ns,
 			 const struct pycode **ret);
 
