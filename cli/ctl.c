@@ -264,6 +264,7 @@ static void status_json(const Hearth__Control__StatusReply *s, const struct stat
 	       s->rate_hz, s->uptime_s, s->samples, s->samples_per_s, s->lost, s->frames, s->unknown_frames,
 	       s->processes, s->cpu_percent, s->rss_bytes, s->ring_size, s->ring_used, s->ring_written,
 	       s->ring_oldest_ns, s->ring_newest_ns);
+	printf(", \"slot_write_max_s\": %.6f, \"turn_max_s\": %.6f", s->slot_write_max_s, s->turn_max_s);
 	printf(", \"slots\": %" PRIu64 ", \"slot_length_s\": %.3f, \"slot_gap_max_s\": %.3f, \"bpf_run_time_ns\": %" PRIu64
 	       ", \"bpf_runs\": %" PRIu64 ", \"control_answered\": %" PRIu64 ", \"http_ok\": %" PRIu64
 	       ", \"outputs_written\": %" PRIu64 ", \"walks_bad_ret\": %" PRIu64 ", \"walks_past_root\": %" PRIu64
@@ -307,8 +308,9 @@ static void status_text(const Hearth__Control__StatusReply *s, const struct stat
 	print_time(" to ", s->ring_newest_ns);
 	printf(" (%.0f s)\n", s->ring_newest_ns > s->ring_oldest_ns
 				       ? (s->ring_newest_ns - s->ring_oldest_ns) / 1e9 : 0.0);
-	printf("slots:       %" PRIu64 " of %.1f s, the longest gap %.1f s\n", s->slots, s->slot_length_s,
-	       s->slot_gap_max_s);
+	printf("slots:       %" PRIu64 " of %.1f s, the longest gap %.1f s, the longest write %.1f ms, the "
+	       "longest turn of the loop %.1f ms\n", s->slots, s->slot_length_s, s->slot_gap_max_s,
+	       s->slot_write_max_s * 1e3, s->turn_max_s * 1e3);
 	printf("faults:      ");
 	for (size_t i = 0; i < nr_faults; i++)
 		if (faults[i].value)

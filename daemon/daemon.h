@@ -60,6 +60,7 @@ struct daemon {
 	/* Faults survived (status), and when each kind was last said. */
 	uint64_t slots_failed, slots_late, drain_errors, outputs_written, outputs_failed;
 	uint64_t slot_gap_max_ns, last_slot_mono_ns;
+	uint64_t slot_write_max_ns, turn_max_ns; /* the longest slot write, and turn of the loop's work */
 	uint64_t drain_failing_since_ns; /* CLOCK_MONOTONIC, 0 while drains succeed */
 	uint64_t said_ns[DAEMON_FAULT__MAX], unsaid[DAEMON_FAULT__MAX];
 	struct control *control;

@@ -134,6 +134,8 @@ int daemon_slot(struct daemon *d)
 		memset(&st, 0, sizeof(st));
 	r = ring_writer__write_slot(d->ring, p, d->slot_start_ns, now - d->slot_start_ns,
 				    st.lost - d->lost_before);
+	if (time_now_ns() - mono > d->slot_write_max_ns)
+		d->slot_write_max_ns = time_now_ns() - mono;
 	if (r < 0) {
 		d->slots_failed++;
 		daemon_fault(d, DAEMON_FAULT_SLOT, "cannot write a slot into the ring, its samples are dropped", r);
@@ -191,6 +193,7 @@ int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *ctl, co
 	for (;;) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(epfd, evs, 8, collector__tick_ms(d->collector)), r;
+		uint64_t turn_ns = time_now_ns();
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -225,6 +228,9 @@ int daemon_run(struct daemon *d, int sigfd, int timerfd, struct control *ctl, co
 			daemon_fault(d, DAEMON_FAULT_LOOP, "cannot poll the control socket", r);
 		if (d->http && (r = http_server__dispatch(d->http, d->slot_start_ns, daemon_render, d)) < 0)
 			daemon_fault(d, DAEMON_FAULT_LOOP, "cannot poll the HTTP server", r);
+		turn_ns = time_now_ns() - turn_ns;
+		if (turn_ns > d->turn_max_ns)
+			d->turn_max_ns = turn_ns;
 	}
 }
 

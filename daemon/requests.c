@@ -130,6 +130,8 @@ static void daemon_status(struct daemon *d, Hearth__Control__StatusReply *st)
 	st->slots_late = d->slots_late;
 	st->slot_length_s = d->slot_ns / 1e9;
 	st->slot_gap_max_s = d->slot_gap_max_ns / 1e9;
+	st->slot_write_max_s = d->slot_write_max_ns / 1e9;
+	st->turn_max_s = d->turn_max_ns / 1e9;
 	st->drain_errors = d->drain_errors;
 	st->outputs_written = d->outputs_written;
 	st->outputs_failed = d->outputs_failed;

@@ -35,7 +35,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hearthtest import (CPUBURN, HEARTH, SOURCE_ROOT, SYSTEM_PYTHON, BpfTestCase,  # noqa: E402
-                        cpu_seconds, read_folded, share, share_delta, total)
+                        cpu_seconds, read_folded, share, share_delta, steal_seconds, total)
 
 HEARTHD = os.environ.get("HEARTHD", os.path.join(os.path.dirname(HEARTH), "..", "daemon", "hearthd"))
 PYBURN = os.path.join(SOURCE_ROOT, "examples", "pyburn.py")
@@ -577,6 +577,7 @@ class RingRace(DaemonTestCase):
         self.addCleanup(stop.set)
 
         head0 = ring_header(ring)["head"]
+        waited0, steal0 = run_delay_seconds(d.pid), steal_seconds()
         exports = raced = overrun = pprofs = 0
         while time.time() < end:
             exports += 1
@@ -611,11 +612,22 @@ class RingRace(DaemonTestCase):
         st = self.wait_slots(d, slots=2)
         self.assertGreater(ring_header(ring)["head"], h["head"])
         self.assertGreater(st["ring_written"], size)
-        # A slot every 100 ms all along: the longest gap, loaded machine and all, is a few slots.
-        sys.stderr.write("ring race: %d slots, the longest gap between two %.3f s (slot %.1f s); faults %s\n"
-                         % (st["slots"], st["slot_gap_max_s"], st["slot_length_s"],
+        # A slot every 100 ms all along. The writer never waits for a reader: no write of a slot
+        # takes a slot's time (a stalled reader would hold it a second). A slot is late by at
+        # most the loop's longest turn of its own work (drains and housekeeping for thousands
+        # of processes, measured by the daemon), plus the time it waited for a CPU (schedstat)
+        # and the time the hypervisor took the CPUs (steal): the longest gap is bounded by what
+        # was measured, loaded machine and all.
+        waited, stolen = run_delay_seconds(d.pid) - waited0, steal_seconds() - steal0
+        bound = 2 * st["slot_length_s"] + st["turn_max_s"] + waited + stolen
+        sys.stderr.write("ring race: %d slots, the longest gap between two %.3f s (slot %.1f s; bound %.3f s: "
+                         "longest turn %.3f s, waited for a CPU %.3f s, stolen %.3f s), the longest write "
+                         "%.1f ms; faults %s\n"
+                         % (st["slots"], st["slot_gap_max_s"], st["slot_length_s"], bound, st["turn_max_s"],
+                            waited, stolen, st["slot_write_max_s"] * 1e3,
                             {k: v for k, v in st["faults"].items() if v}))
-        self.assertLess(st["slot_gap_max_s"], 20 * st["slot_length_s"], st)
+        self.assertLess(st["slot_write_max_s"], st["slot_length_s"], st)
+        self.assertLess(st["slot_gap_max_s"], bound, st)
         self.assertEqual(st["faults"]["slots_failed"], 0, st)
         sys.stderr.write("ring race: %d exports in %.0f s (%d with pprof checked), %d raced an overwrite "
                          "(%d records dropped); %d stalled readers, %d raced (%d records dropped); "
@@ -629,6 +641,16 @@ class RingRace(DaemonTestCase):
         # Free-running readers rarely lose the race (printed above); stalled ones must, and notice.
         self.assertGreater(stalls["raced"], 0, stalls)
         self.stop(d)
+
+
+def run_delay_seconds(pid):
+    """How long PID's threads have waited for a CPU while runnable, so far (the second field of
+    schedstat, summed over its threads)."""
+    total = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+            total += int(f.read().split()[1])
+    return total / 1e9
 
 
 class DaemonErrors(BpfTestCase):
