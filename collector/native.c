@@ -421,8 +421,13 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 	if (!maps)
 		return 0;
 	r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
-	/* A library loaded since the maps were read: read them again and retry once. */
-	if (r == 0 && (stop == UNWIND_STOP_BAD_IP || stop == UNWIND_STOP_NO_INFO) && process__reload_maps(p)) {
+	/*
+	 * A library loaded since the maps were read: read them again and retry
+	 * once. A leaf address in no mapping is one for sure (it was running):
+	 * then the maps are read again whenever they are older than the sample.
+	 */
+	if (r == 0 && (stop == UNWIND_STOP_BAD_IP || stop == UNWIND_STOP_NO_INFO) &&
+	    process__reload_maps(p, n == 0 && stop == UNWIND_STOP_BAD_IP ? s->time_ns : 0)) {
 		unwinder__forget_process(c->unwinder, s->pid);
 		maps = process__maps(p);
 		r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);

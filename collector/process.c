@@ -186,11 +186,12 @@ static int process_mapping_id(struct process *p, struct profile *prof, size_t i,
  * Read the mappings again if the last read is old enough (the interval
  * backs off while reads find nothing new). Returns true when they were read.
  */
-static bool process_reload_due(struct process *p)
+static bool process_reload_due(struct process *p, uint64_t sample_ns)
 {
 	int r;
 
-	if (p->gone || time_now_ns() - p->last_reload_ns < p->reload_interval_ns)
+	if (p->gone || (time_now_ns() - p->last_reload_ns < p->reload_interval_ns &&
+			(!sample_ns || sample_ns <= p->last_reload_ns)))
 		return false;
 	p->stats.map_reloads++;
 	r = process_load_maps(p);
@@ -198,14 +199,18 @@ static bool process_reload_due(struct process *p)
 	return r == 0;
 }
 
-bool process__reload_maps(struct process *p)
+bool process__reload_maps(struct process *p, uint64_t sample_ns)
 {
 	/*
 	 * Not due yet: leave the wait alone. Doubling it on every call, as a
 	 * sample stream calls this, pushed it to its 5 s maximum within a few
-	 * samples of an exec, before ld.so had mapped libpython.
+	 * samples of an exec, before ld.so had mapped libpython. A leaf newer
+	 * than the maps is always worth a read: the wait, grown on garbage
+	 * return addresses, would otherwise leave every sample of a library
+	 * loaded meanwhile unwound (at most one read per drain: the read is
+	 * newer than every sample drained after it).
 	 */
-	return process_reload_due(p);
+	return process_reload_due(p, sample_ns);
 }
 
 /* The wait between reads doubles while they find nothing new, and starts over once one does. */
@@ -214,7 +219,7 @@ const struct procmap *process__find_map(struct process *p, uint64_t addr)
 	const struct procmap *m = p->maps ? procmaps__find(p->maps, addr) : NULL;
 
 	if (!m && !p->gone && time_now_ns() - p->last_reload_ns >= p->reload_interval_ns) {
-		if (process_reload_due(p))
+		if (process_reload_due(p, 0))
 			m = procmaps__find(p->maps, addr);
 		if (m)
 			p->reload_interval_ns = PROCESS_RELOAD_MIN_NS;

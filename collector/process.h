@@ -46,12 +46,14 @@ int process__symbolize(struct process *p, struct symcache *c, struct profile *pr
 const struct procmaps *process__maps(const struct process *p);
 
 /*
- * Read its mappings again, unless they were read very recently (within the
- * wait symbolization keeps, which grows while its reads find nothing new):
- * for an unwinder that met an address in no mapping. Returns true when they
- * were read.
+ * Read its mappings again for an unwinder that met an address in no
+ * mapping, unless they were read very recently (within the wait
+ * symbolization keeps, which grows while its reads find nothing new). With
+ * @sample_ns (CLOCK_MONOTONIC, or 0), the time of a sample whose leaf was
+ * in no mapping: read them whenever they are older than that. Returns true
+ * when they were read.
  */
-bool process__reload_maps(struct process *p);
+bool process__reload_maps(struct process *p, uint64_t sample_ns);
 
 /*
  * The mapping holding user address @addr, or NULL. When none holds it the
