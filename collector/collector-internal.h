@@ -41,7 +41,25 @@
 /* Past a tenth of a window of samples whose walks were cut short, the stacks are copied whole too. */
 #define COLLECTOR_CUT_WINDOW 64
 
+/*
+ * Where a frame-pointer walk ends short of the root (in start-up code without
+ * frame pointers that called the program's own code: __libc_start_call_main,
+ * start_thread) and what DWARF found past it (__libc_start_main, _start;
+ * clone3), learned from the first window's whole copies so that every walk
+ * of the process has the same root (collector_root_tail()). Return
+ * addresses; one entry for the main thread and one for the others.
+ */
+#define COLLECTOR_ROOT_TAILS 2
+#define COLLECTOR_ROOT_TAIL_MAX 2
+
+struct collector_root_tail {
+	uint64_t from; /* the walk's last return address; 0: unused */
+	uint64_t rets[COLLECTOR_ROOT_TAIL_MAX];
+	uint8_t n;
+};
+
 struct collector_walks {
+	struct collector_root_tail tails[COLLECTOR_ROOT_TAILS];
 	uint32_t samples; /* samples of the process with frame-pointer walks */
 	uint16_t checked; /* walks checked in this window */
 	uint16_t broken;  /* ...that missed or changed a frame DWARF found */
@@ -141,12 +159,13 @@ size_t collector_fix_leaf(struct collector *c, struct process *p, const struct h
 
 /*
  * Cut native walk @ips (leaf first, *@n addresses) at its first return
- * address outside every executable mapping (the maps read again, backing
- * off, when none holds it): what a frame-pointer chain reads once it left
- * the frames, as past a C library's start-up code that keeps argv in rbp.
+ * address outside every executable mapping (the maps read again when none
+ * holds it: backing off, or at once when they are older than the sample,
+ * @sample_ns): what a frame-pointer chain reads once it left the frames,
+ * as past a C library's start-up code that keeps argv in rbp.
  * Returns whether it cut; counts nothing.
  */
-bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n);
+bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n, uint64_t sample_ns);
 
 /*
  * What a function is to the start of a program or thread. The first frame
@@ -205,6 +224,13 @@ bool collector_cut_walk(struct collector *c, struct process *p, const struct hea
  */
 int collector_decide_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
 			   const struct hearth_uregs *ur, const __u64 *fp, size_t nfp, const __u64 *dw, size_t ndw);
+
+/*
+ * The return addresses past the end of process @id's frame-pointer walk
+ * whose last one is @last, as DWARF found them (collector_decide_walks()):
+ * points *@rets at them and returns how many, 0 when none were learned.
+ */
+size_t collector_root_tail(const struct collector *c, size_t id, uint64_t last, const uint64_t **rets);
 
 /*
  * unwind_auto: check the frame-pointer walk @uips of sample @s against

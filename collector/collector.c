@@ -465,6 +465,24 @@ int collector_python_frames(struct collector *c, size_t id, const struct hearth_
 	return 0;
 }
 
+/*
+ * Frame-pointer walk of process @id ended at return address @last: append
+ * to c->frames (at *@n) the start-up frames DWARF found past it, if it did.
+ */
+static int collector_walk_root(struct collector *c, size_t id, struct process *p, uint64_t last, size_t *n)
+{
+	const uint64_t *rets;
+	size_t k = collector_root_tail(c, id, last, &rets);
+	int r;
+
+	for (size_t i = 0; i < k; i++) {
+		if ((r = process__symbolize(p, c->symcache, c->profile, rets[i] - 1, &c->frames[*n])) < 0)
+			return r;
+		(*n)++;
+	}
+	return 0;
+}
+
 /* What the intervals between ticks were: the weights of the samples kept. */
 static void collector_count_weight(struct collector *c, uint64_t weight_ns)
 {
@@ -574,7 +592,7 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 	if (ur && p && c->unwinder && (s->flags & HEARTH_SAMPLE_LEAF_COPY)) {
 		size_t head, walked = collector_fix_leaf(c, p, s, ur, &uips, &nu, c->dwarf_ips, &head), full;
 
-		ended = collector_end_walk(p, uips, &nu);
+		ended = collector_end_walk(p, uips, &nu, s->time_ns);
 		full = nu;
 		if (collector_cut_walk(c, p, s, uips, &nu, head, from_kernel)) {
 			c->stats.walks_cut++;
@@ -589,7 +607,7 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 		bool partial;
 
 		/* DWARF's stack is shown, unless it stopped short of the walk as far as that holds. */
-		ended = collector_end_walk(p, uips, &nu);
+		ended = collector_end_walk(p, uips, &nu, s->time_ns);
 		truncated &= !ended;
 		fp = uips;
 		nfp = nu;
@@ -604,7 +622,7 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 		    (r = collector_decide_walks(c, id, p, s, ur, fp, nfp, uips, nu)) < 0 && r != -ENOENT)
 			return r;
 	} else if (p) {
-		ended = collector_end_walk(p, uips, &nu);
+		ended = collector_end_walk(p, uips, &nu, s->time_ns);
 		truncated &= !ended;
 	}
 	c->stats.walks_bad_ret += ended;
@@ -621,10 +639,14 @@ static int collector_sample(struct collector *c, const struct sample_view *v)
 		if (p && fp_walk && collector_past_root(c, p, s->pid, c->frames[n], &root)) {
 			c->stats.walks_past_root++;
 			truncated = false;
+			nu = i;
 			break;
 		}
 		n++;
 	}
+	/* A walk that ends in start-up code goes on as DWARF went on from there: one root for all. */
+	if (p && fp_walk && nu && !truncated && !cut_walk && (r = collector_walk_root(c, id, p, uips[nu - 1], &n)) < 0)
+		goto full;
 	if (truncated) {
 		c->stats.truncated++;
 		if ((r = collector_special_frame(c, PROFILE_FRAME_SPECIAL, "[truncated]", &c->frames[n++])) < 0)

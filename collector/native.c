@@ -191,16 +191,25 @@ static bool collector_is_root(struct collector *c, struct process *p, uint64_t a
 	return collector_root_of(c, id) != COLLECTOR_ROOT_NONE;
 }
 
-bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n)
+bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n, uint64_t sample_ns)
 {
 	const struct procmap *m = NULL;
 
 	for (size_t i = 1; i < *n; i++) {
+		bool user = ips[i] > COLLECTOR_USER_MIN && ips[i] < COLLECTOR_USER_END;
+
 		/* Runs of frames share a mapping: look one up once a run. */
 		if (m && ips[i] - 1 >= m->start && ips[i] - 1 < m->end)
 			continue;
 		/* No user address (0 ends many a chain; text read as a pointer is past the top): no maps read again. */
-		m = ips[i] > COLLECTOR_USER_MIN && ips[i] < COLLECTOR_USER_END ? process__find_map(p, ips[i] - 1) : NULL;
+		m = user ? process__find_map(p, ips[i] - 1) : NULL;
+		/*
+		 * In no mapping, but the maps are older than the sample: read them
+		 * again (a library mapped since; at most once a drain, as the read
+		 * is newer than the samples drained after it).
+		 */
+		if (user && !m && process__reload_maps(p, sample_ns))
+			m = process__find_map(p, ips[i] - 1);
 		if (m && (m->prot & PROCMAP_EXEC))
 			continue;
 		*n = i;
@@ -356,6 +365,38 @@ static int collector_copy_whole(struct collector *c, size_t id, pid_t pid)
 	return sampler__set_copy(c->sampler, pid, HEARTH_COPY_STACK);
 }
 
+/* Walks ending at return address @last go on with @rets (@n of them): remember it, newest first. */
+static void collector_learn_tail(struct collector_walks *w, uint64_t last, const __u64 *rets, size_t n)
+{
+	struct collector_root_tail *t = &w->tails[0];
+
+	if (n > COLLECTOR_ROOT_TAIL_MAX)
+		return; /* longer than start-up code goes: not a root */
+	for (size_t i = 0; i < COLLECTOR_ROOT_TAILS; i++)
+		if (w->tails[i].from == last)
+			t = &w->tails[i];
+	if (t->from != last) {
+		memmove(&w->tails[1], &w->tails[0], (COLLECTOR_ROOT_TAILS - 1) * sizeof(w->tails[0]));
+		t = &w->tails[0];
+	}
+	t->from = last;
+	t->n = n;
+	for (size_t i = 0; i < n; i++)
+		t->rets[i] = rets[i];
+}
+
+size_t collector_root_tail(const struct collector *c, size_t id, uint64_t last, const uint64_t **rets)
+{
+	const struct collector_walks *w = &c->walks[id];
+
+	for (size_t i = 0; i < COLLECTOR_ROOT_TAILS; i++)
+		if (w->tails[i].from == last && last) {
+			*rets = w->tails[i].rets;
+			return w->tails[i].n;
+		}
+	return 0;
+}
+
 int collector_decide_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
 			   const struct hearth_uregs *ur, const __u64 *fp, size_t nfp, const __u64 *dw, size_t ndw)
 {
@@ -391,6 +432,8 @@ int collector_decide_walks(struct collector *c, size_t id, struct process *p, co
 	/* Shorter than DWARF's: right only if what it lost is where programs and threads start. */
 	for (size_t i = n; i < ndw && !broken && process__maps(p); i++)
 		broken = !collector_ret_without_fp(c, process__maps(p), s->pid, dw[i]) && !collector_is_root(c, p, dw[i] - 1);
+	if (!broken && n < ndw && process__maps(p))
+		collector_learn_tail(w, fp[n - 1], &dw[n], ndw - n);
 	w->samples++;
 	w->broken += broken;
 	if (++w->checked < COLLECTOR_WALK_WINDOW)
@@ -423,11 +466,12 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 	r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
 	/*
 	 * A library loaded since the maps were read: read them again and retry
-	 * once. A leaf address in no mapping is one for sure (it was running):
-	 * then the maps are read again whenever they are older than the sample.
+	 * once. An address in no mapping (the leaf, where it ran, or a return
+	 * address CFI led to) is one for sure when the maps are older than the
+	 * sample: then they are read again whatever the wait between reads.
 	 */
 	if (r == 0 && (stop == UNWIND_STOP_BAD_IP || stop == UNWIND_STOP_NO_INFO) &&
-	    process__reload_maps(p, n == 0 && stop == UNWIND_STOP_BAD_IP ? s->time_ns : 0)) {
+	    process__reload_maps(p, stop == UNWIND_STOP_BAD_IP ? s->time_ns : 0)) {
 		unwinder__forget_process(c->unwinder, s->pid);
 		maps = process__maps(p);
 		r = unwinder__unwind(c->unwinder, s->pid, maps, &snap, c->dwarf_ips, max, &n, &stop);
