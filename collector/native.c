@@ -196,20 +196,12 @@ bool collector_end_walk(struct process *p, const __u64 *ips, size_t *n, uint64_t
 	const struct procmap *m = NULL;
 
 	for (size_t i = 1; i < *n; i++) {
-		bool user = ips[i] > COLLECTOR_USER_MIN && ips[i] < COLLECTOR_USER_END;
-
 		/* Runs of frames share a mapping: look one up once a run. */
 		if (m && ips[i] - 1 >= m->start && ips[i] - 1 < m->end)
 			continue;
 		/* No user address (0 ends many a chain; text read as a pointer is past the top): no maps read again. */
-		m = user ? process__find_map(p, ips[i] - 1) : NULL;
-		/*
-		 * In no mapping, but the maps are older than the sample: read them
-		 * again (a library mapped since; at most once a drain, as the read
-		 * is newer than the samples drained after it).
-		 */
-		if (user && !m && process__reload_maps(p, sample_ns))
-			m = process__find_map(p, ips[i] - 1);
+		m = ips[i] > COLLECTOR_USER_MIN && ips[i] < COLLECTOR_USER_END ? process__find_map(p, ips[i] - 1, sample_ns)
+										: NULL;
 		if (m && (m->prot & PROCMAP_EXEC))
 			continue;
 		*n = i;
@@ -233,7 +225,7 @@ bool collector_past_root(struct collector *c, struct process *p, pid_t pid, uint
 	 * the program's entry wherever it is.
 	 */
 	if (!past && root != COLLECTOR_ROOT_NONE && strcmp(profile__str(c->profile, f->name), "_start")) {
-		m = process__find_map(p, f->address);
+		m = process__find_map(p, f->address, 0);
 		if (!m || !procmap__is_file(m) || collector_file_has_fp(c, pid, m))
 			root = COLLECTOR_ROOT_NONE;
 	}

@@ -214,12 +214,13 @@ bool process__reload_maps(struct process *p, uint64_t sample_ns)
 }
 
 /* The wait between reads doubles while they find nothing new, and starts over once one does. */
-const struct procmap *process__find_map(struct process *p, uint64_t addr)
+const struct procmap *process__find_map(struct process *p, uint64_t addr, uint64_t sample_ns)
 {
 	const struct procmap *m = p->maps ? procmaps__find(p->maps, addr) : NULL;
 
-	if (!m && !p->gone && time_now_ns() - p->last_reload_ns >= p->reload_interval_ns) {
-		if (process_reload_due(p, 0))
+	if (!m && !p->gone &&
+	    (time_now_ns() - p->last_reload_ns >= p->reload_interval_ns || sample_ns > p->last_reload_ns)) {
+		if (process_reload_due(p, sample_ns))
 			m = procmaps__find(p->maps, addr);
 		if (m)
 			p->reload_interval_ns = PROCESS_RELOAD_MIN_NS;
@@ -241,7 +242,7 @@ static int process_resolve(struct process *p, struct symcache *c, struct profile
 	int r;
 
 	p->stats.lookups++;
-	m = process__find_map(p, addr);
+	m = process__find_map(p, addr, 0);
 	if (ret_cacheable)
 		*ret_cacheable = m != NULL;
 	if (m) {

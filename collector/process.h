@@ -58,11 +58,12 @@ bool process__reload_maps(struct process *p, uint64_t sample_ns);
 /*
  * The mapping holding user address @addr, or NULL. When none holds it the
  * maps are read again, as for symbolization (so a library loaded since is
- * found, with a wait that grows while the reads find nothing new): the
+ * found, with a wait that grows while the reads find nothing new; at once
+ * when they are older than @sample_ns, a sample's time, 0 for none): the
  * pointer, as every one into process__maps(), holds until the next call
  * that may read them.
  */
-const struct procmap *process__find_map(struct process *p, uint64_t addr);
+const struct procmap *process__find_map(struct process *p, uint64_t addr, uint64_t sample_ns);
 
 /* The profile is starting over: forget every id of it this process holds. */
 void process__forget_profile(struct process *p);
