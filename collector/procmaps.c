@@ -162,6 +162,14 @@ int procmaps__read(pid_t pid, struct procmaps **ret)
 			return -ESRCH;
 		if (r < 0)
 			return r;
+		/*
+		 * A process that exited but is not reaped yet (a zombie, as a
+		 * recorded command is until record waits for it) reads as no
+		 * mappings at all, as no live process does: it is gone, and the
+		 * caller keeps the maps it had for samples still to drain.
+		 */
+		if (len == 0)
+			return -ESRCH;
 		r = procmaps__parse(text, len, ret);
 		if (r != -EPROTO || tries == PROCMAPS_READ_TRIES - 1)
 			return r;

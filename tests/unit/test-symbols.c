@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -62,6 +63,29 @@ static void test_procmaps_parse(void)
 	CHECK_INT(procmaps__parse("1000-3000 r-xp 0 0:0 0\n2000-4000 r-xp 0 0:0 0\n", 46, &m), -EPROTO);
 	CHECK_TRUE(m == NULL);
 	CHECK_INT(procmaps__read(4000000, &m), -ESRCH);
+}
+
+/*
+ * An exited process not yet reaped reads as no mappings: gone, not a process
+ * with an empty address space whose table would replace the one its samples need.
+ */
+static void test_procmaps_zombie(void)
+{
+	struct procmaps *m = NULL;
+	siginfo_t info;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	CHECK_TRUE(pid > 0);
+	if (pid <= 0)
+		return;
+	/* WNOWAIT: wait for the exit but leave the zombie in place. */
+	CHECK_INT(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+	CHECK_INT(procmaps__read(pid, &m), -ESRCH);
+	CHECK_TRUE(m == NULL);
+	CHECK_INT(waitpid(pid, NULL, 0), pid);
+	CHECK_INT(procmaps__read(pid, &m), -ESRCH);
 }
 
 /* Resolve a function of our own through maps, the file and its symbols. */
@@ -380,6 +404,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	test_procmaps_parse();
+	test_procmaps_zombie();
 	test_self_lookup();
 	test_fixture(argv[1], ELFSYM_SOURCE_SYMTAB, "hearth_fixture_alpha", "hearth_fixture_local", argv[1]);
 	test_fixture(argv[2], ELFSYM_SOURCE_DEBUGFILE, "hearth_fixture_alpha", "hearth_fixture_local", argv[1]);
