@@ -252,8 +252,11 @@ class PythonRecord(BpfTestCase):
         # One thread holds the GIL at a time: at most one CPU's samples.
         elapsed = float(re.search(r"samples in ([\d.]+) s", r.stderr).group(1)) + 0.05
         self.assertLessEqual(total(gil), poisson_bounds(999 * elapsed)[1], "more than one CPU's samples: " + r.stderr)
+        # Kept samples run Python: each has Python frames. A walk racing the interpreter may
+        # find a frame whose code object it cannot read ("<unknown>"): a few such, no more.
         bad = [(c, k) for k, c in gil.items() if not py_frames(k)]
-        self.assertEqual(bad, [], "--gil kept samples without Python frames")
+        self.assertEqual([x for x in bad if "<unknown>" not in x[1]], [], "--gil kept samples without Python frames")
+        self.check_bad("--gil samples whose only Python frames are unreadable", bad, total(gil))
         self.assertEqual({thread_of(k) for k in gil} - {p.pid, worker_tid}, set())
 
     def check_modes(self, label, python):
