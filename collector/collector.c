@@ -36,6 +36,7 @@ int collector__new(const struct collector_options *o, struct collector **ret)
 		/* Without --native, Python samples need the stack down to the loop only. */
 		.py_stack_copy_bytes = o->native ? 0 : COLLECTOR_PY_STACK_COPY,
 		.periodic = o->periodic,
+		.gil = o->gil_only,
 	};
 	int r;
 

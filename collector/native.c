@@ -475,8 +475,13 @@ int collector_unwind(struct collector *c, struct process *p, const struct hearth
 	c->stats.dwarf_samples++;
 	c->stats.dwarf_frames += n;
 	c->stats.dwarf_stack_bytes += s->stack_bytes;
-	/* A walk asked to stop early (Python samples: down to the loop) did not end by depth. */
-	if (stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH)
+	/*
+	 * A walk asked to stop early (Python samples: down to the loop) did not
+	 * end by depth, nor one whose copy ended at the loop on purpose by the
+	 * end of the copy.
+	 */
+	if ((stop == UNWIND_STOP_DEPTH && max < HEARTH_MAX_STACK_DEPTH) ||
+	    (stop == UNWIND_STOP_STACK_END && (s->flags & HEARTH_SAMPLE_COPY_TO_LOOP)))
 		c->stats.dwarf_partial++;
 	else
 		c->stats.dwarf_stops[stop]++;

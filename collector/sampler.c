@@ -83,6 +83,7 @@ static int sampler_load(struct sampler *s, const struct sampler_options *o, size
 	s->skel->rodata->stack_copy_bytes = o->stack_copy_bytes;
 	s->skel->rodata->unwind_all = !o->stack_copy_some;
 	s->skel->rodata->py_stack_copy_bytes = o->py_stack_copy_bytes;
+	s->skel->rodata->want_gil = o->gil;
 	s->skel->rodata->mean_ns = 1000000000ull / o->rate_hz;
 	s->skel->rodata->clock_floor_ns = s->skel->rodata->mean_ns >> SAMPLER_CLOCK_FLOOR_SHIFT;
 	s->skel->rodata->clock_span_ns = s->skel->rodata->mean_ns - s->skel->rodata->clock_floor_ns;

@@ -29,6 +29,7 @@ struct sampler_options {
 	bool stack_copy_some;      /* ...as sampler__set_copy() says per process (whole until it says) */
 	uint32_t py_stack_copy_bytes; /* ...at most this much for samples with Python frames (0: the same) */
 	bool periodic; /* cpu-clock perf events at fixed intervals on every CPU, not the random clock */
+	bool gil;      /* tell Python samples whose thread holds the GIL (two more reads each) */
 };
 
 /* How the CPUs are sampled, once sampler__start() ran. */

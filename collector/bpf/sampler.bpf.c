@@ -43,6 +43,8 @@ const volatile __u32 stack_copy_bytes = 0;
 /* With Python frames found, copy at most this much (0: stack_copy_bytes): without --native only the
  * native frames down to the innermost activation of the loop are used, a few hundred bytes. */
 const volatile __u32 py_stack_copy_bytes = 0;
+/* Read who holds the GIL (--gil): two more reads of the target per Python sample. */
+const volatile bool want_gil = false;
 /*
  * Copy it whole for every process; else as dwarf_procs says (--unwind auto):
  * a frame-pointer process's leaf only, once user space decided its walks
@@ -311,12 +313,22 @@ static __always_inline bool read_uregs(struct bpf_perf_event_data *ctx, bool fro
  * time (a read that crosses into an unmapped page fails whole, and the top
  * of a stack is exactly that). Returns the bytes copied.
  */
-static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp, bool python, bool leaf)
+static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp, bool python, bool leaf, __u64 anchor,
+					     __u32 *flags)
 {
 	__u32 done = 0, want = stack_copy_bytes;
 
 	if (python && py_stack_copy_bytes && py_stack_copy_bytes < want)
 		want = py_stack_copy_bytes;
+	/*
+	 * Without --native only the frames down to the innermost activation of
+	 * the loop are shown: copy no further than its state on the C stack,
+	 * when that lies within the copy (a stale or foreign pointer does not).
+	 */
+	if (python && py_stack_copy_bytes && anchor > sp && anchor - sp < want) {
+		want = (__u32)(anchor - sp) + 8;
+		*flags |= HEARTH_SAMPLE_COPY_TO_LOOP;
+	}
 	if (leaf && HEARTH_LEAF_COPY_BYTES < want)
 		want = HEARTH_LEAF_COPY_BYTES;
 
@@ -449,6 +461,7 @@ struct py_walk_ctx {
 	__u64 frame;                /* the next frame to read; 0 at the end */
 	__u64 prev;                 /* the frame read before it, 0 for the first */
 	__u64 page_lo, page_hi;     /* target bytes [page_lo, page_hi) are in b->page */
+	__u64 anchor;               /* the first shim frame met: on the C stack of the innermost loop */
 	__u32 n;                    /* frames written */
 	bool failed;
 };
@@ -525,6 +538,8 @@ static long py_walk_step(__u32 i, void *arg)
 	next = fr_u64(fb, pp->frame_back);
 	if (pp->owner_shim >= 0 && fr_u8(fb, pp->frame_owner) >= pp->owner_shim) {
 		/* A shim below an activation (3.12+): the frame before it was that activation's first. */
+		if (!c->anchor)
+			c->anchor = c->frame;
 		if (c->n > 0)
 			c->out[(c->n - 1) & (HEARTH_PY_MAX_FRAMES - 1)].flags |= HEARTH_PYFRAME_ENTRY;
 		c->frame = next;
@@ -558,10 +573,13 @@ static long py_walk_step(__u32 i, void *arg)
 
 /*
  * Walk the Python frames of the sampled thread into @out (room for
- * HEARTH_PY_MAX_FRAMES). Returns the number of frames and sets flags.
+ * HEARTH_PY_MAX_FRAMES). Returns the number of frames and sets flags;
+ * *@anchor is an address in the innermost activation of the evaluation
+ * loop's C frame (3.11+, 0 when none was met): its _PyCFrame (3.11, 3.12)
+ * or its entry shim (3.13+).
  */
 static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scratch *b,
-				     struct hearth_sample *s, struct hearth_pyframe *out)
+				     struct hearth_sample *s, struct hearth_pyframe *out, __u64 *anchor)
 {
 	struct py_walk_ctx c = { .pp = pp, .b = b, .out = out };
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -581,10 +599,11 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 	}
 	s->flags |= HEARTH_SAMPLE_PY_THREAD;
 	c.frame = win_u64(b, pp->tstate_frame);
-	if (py_holds_gil(pp, ts))
+	if (want_gil && py_holds_gil(pp, ts))
 		s->flags |= HEARTH_SAMPLE_PY_GIL;
 	if (pp->walk == HEARTH_PY_WALK_CFRAME) {
 		cframe = c.frame;
+		c.anchor = cframe;
 		c.frame = 0;
 		if (cframe && bpf_probe_read_user(&c.frame, sizeof(c.frame),
 						  (const void *)(cframe + pp->cframe_current_frame)) < 0) {
@@ -599,6 +618,7 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 	} else if (c.frame) {
 		s->flags |= HEARTH_SAMPLE_PY_TRUNCATED;
 	}
+	*anchor = c.anchor;
 	return c.n;
 }
 
@@ -616,6 +636,7 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, cpu;
 	const struct hearth_pyproc *pp;
+	__u64 anchor = 0;
 	__u8 *copy;
 	bool leaf, in_kernel;
 	struct task_struct *task;
@@ -669,7 +690,7 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 	if (pp) {
 		struct hearth_pyframe *out = (void *)(buf->data + sizeof(*s) + klen);
 
-		plen = py_walk(pp, buf, s, out) * sizeof(struct hearth_pyframe);
+		plen = py_walk(pp, buf, s, out, &anchor) * sizeof(struct hearth_pyframe);
 		if (plen < 0 || plen > PY_BYTES) /* never: for the verifier */
 			plen = 0;
 	}
@@ -691,9 +712,12 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 	s->stack_bytes = 0;
 	/*
 	 * Python samples too: the native frames below the innermost Python
-	 * frame come from it. A leaf copy serves native samples only.
+	 * frame come from it. A leaf copy serves native samples only, and a
+	 * process with Python frames has its stacks copied whole (user space
+	 * switches a frame-pointer interpreter to that as it finds it): no
+	 * lookup for those.
 	 */
-	copy = unwind_all ? NULL : bpf_map_lookup_elem(&dwarf_procs, &tgid);
+	copy = unwind_all || plen ? NULL : bpf_map_lookup_elem(&dwarf_procs, &tgid);
 	leaf = copy && *copy == HEARTH_COPY_LEAF;
 	if (collect_user && stack_copy_bytes && !(leaf && plen)) {
 		__u32 off = sizeof(*s) + klen + plen + ulen;
@@ -704,7 +728,8 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 		r = (void *)(buf->data + off);
 		if (read_uregs(ctx, !clock && !in_kernel, r)) {
 			s->flags |= HEARTH_SAMPLE_UREGS | (leaf ? HEARTH_SAMPLE_LEAF_COPY : 0);
-			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp, plen > 0, leaf);
+			s->stack_bytes = copy_user_stack(buf->data + off + sizeof(*r), r->sp, plen > 0, leaf, anchor,
+							 &s->flags);
 			dlen = sizeof(*r) + s->stack_bytes;
 		} else {
 			s->flags |= HEARTH_SAMPLE_UREGS_FAILED;

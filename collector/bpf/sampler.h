@@ -72,7 +72,7 @@ enum hearth_sample_flags {
 	HEARTH_SAMPLE_IN_KERNEL = 1 << 2,     /* sampled while running kernel code */
 	HEARTH_SAMPLE_PY = 1 << 3,            /* a Python process: its thread was looked for */
 	HEARTH_SAMPLE_PY_THREAD = 1 << 4,     /* the thread's PyThreadState was found */
-	HEARTH_SAMPLE_PY_GIL = 1 << 5,        /* ...and it held the GIL */
+	HEARTH_SAMPLE_PY_GIL = 1 << 5,        /* ...and it held the GIL (looked at with --gil only) */
 	HEARTH_SAMPLE_PY_TRUNCATED = 1 << 6,  /* more Python frames than were sent */
 	HEARTH_SAMPLE_PY_FAILED = 1 << 7,     /* a read of the frame chain failed midway */
 	HEARTH_SAMPLE_UREGS = 1 << 8,         /* user registers and a stack copy follow (DWARF) */
@@ -84,6 +84,14 @@ enum hearth_sample_flags {
 	 * interrupt-exit frames that ran the program, above the interrupted code.
 	 */
 	HEARTH_SAMPLE_CLOCK = 1 << 11,
+	/*
+	 * A Python sample's copy ends where the innermost activation of the
+	 * evaluation loop keeps its state on the C stack (3.11+: the _PyCFrame
+	 * tstate->cframe points to, or the first shim frame of the chain): it
+	 * holds every native frame from the leaf to that activation, which is
+	 * all the default view shows; DWARF runs out of stack past it.
+	 */
+	HEARTH_SAMPLE_COPY_TO_LOOP = 1 << 12,
 };
 
 /* The user registers DWARF unwinding starts from (x86-64): where it ran and the callee-saved ones. */
