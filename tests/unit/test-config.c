@@ -29,6 +29,23 @@ static int collect(void *ctx, const char *name, const char *value, const char *w
 	return ++s->n == s->stop_at ? -ECANCELED : 0;
 }
 
+/* Send stderr to @fd; returns the old stderr for stderr_restore(). */
+static int stderr_to(int fd)
+{
+	int saved = dup(2);
+
+	fflush(stderr);
+	dup2(fd, 2);
+	return saved;
+}
+
+static void stderr_restore(int saved)
+{
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+}
+
 /*
  * Parse @len bytes of @text as file "f.conf" into @s; what it said on
  * stderr in @said. Returns what config_parse returned.
@@ -37,17 +54,14 @@ static int parse(const char *text, size_t len, struct seen *s, char *said, size_
 {
 	FILE *f = fmemopen((void *)text, len, "r");
 	char path[] = "/tmp/hearth-test-config-XXXXXX";
-	int fd = mkstemp(path), saved = dup(2), r;
+	int fd = mkstemp(path), saved, r;
 	ssize_t n;
 
 	memset(s->text, 0, sizeof(s->text));
 	s->n = 0;
-	fflush(stderr);
-	dup2(fd, 2);
+	saved = stderr_to(fd);
 	r = config_parse(f, "f.conf", collect, s);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
+	stderr_restore(saved);
 	fclose(f);
 	n = pread(fd, said, said_size - 1, 0);
 	said[n > 0 ? n : 0] = '\0';
@@ -107,14 +121,10 @@ static void test_bad(void)
 static void test_missing_file(void)
 {
 	struct seen s = { 0 };
-	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+	int devnull = open("/dev/null", O_WRONLY), saved = stderr_to(devnull);
 
-	fflush(stderr);
-	dup2(devnull, 2);
 	CHECK_INT(config_read("/nonexistent/hearthd.conf", collect, &s), -ENOENT);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
+	stderr_restore(saved);
 	close(devnull);
 	CHECK_INT(s.n, 0);
 }
