@@ -590,10 +590,15 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			rec->unwatched, RECORD_MAX_WATCHED);
 	if (st->bpf_run_cnt && st->bpf_run_time_ns)
 		fprintf(stderr, "hearth: BPF program: %.2f us per run, %" PRIu64 " runs, %.2f us per target sample "
-				"(%s)\n",
+				"(%s); %.2f us per run that sampled a target (%" PRIu64 "), %.2f us per other tick\n",
 			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt,
 			st->samples ? st->bpf_run_time_ns / 1e3 / st->samples : 0.0,
-			st->perf_cpus ? "kernel.bpf_stats_enabled" : "the clock timing itself");
+			st->perf_cpus ? "kernel.bpf_stats_enabled" : "the clock timing itself",
+			st->bpf_samples ? st->bpf_sample_time_ns / 1e3 / st->bpf_samples : 0.0, st->bpf_samples,
+			st->bpf_run_cnt > st->bpf_samples && st->bpf_run_time_ns > st->bpf_sample_time_ns
+				? (st->bpf_run_time_ns - st->bpf_sample_time_ns) / 1e3 /
+					  (st->bpf_run_cnt - st->bpf_samples)
+				: 0.0);
 	if (st->first_sample_ns > rec->start_ns)
 		fprintf(stderr, "hearth: first sample %.1f ms after hearth started\n",
 			(st->first_sample_ns - rec->start_ns) / 1e6);

@@ -69,6 +69,8 @@ struct collector_stats {
 	uint64_t exited;         /* of those, processes whose state was dropped at their exit */
 	uint64_t bpf_run_time_ns; /* BPF program time, when kernel.bpf_stats_enabled=1 */
 	uint64_t bpf_run_cnt;     /* runs of the program, targets' samples or not */
+	uint64_t bpf_sample_time_ns; /* of that, the runs that sampled a target (the program timing itself) */
+	uint64_t bpf_samples;        /* runs that sampled a target */
 	uint64_t first_sample_ns; /* CLOCK_MONOTONIC time of the first sample, 0 if none */
 	uint64_t py_processes;    /* processes found running CPython */
 	uint64_t py_samples;      /* samples of those, taken while they were known */

@@ -59,6 +59,8 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 	c->stats.lost = counters[HEARTH_COUNTER_LOST_RINGBUF];
 	c->stats.events_lost = counters[HEARTH_COUNTER_EVENTS_LOST];
 	c->stats.ticks = counters[HEARTH_COUNTER_TICKS];
+	c->stats.bpf_sample_time_ns = counters[HEARTH_COUNTER_SAMPLE_NS];
+	c->stats.bpf_samples = counters[HEARTH_COUNTER_SAMPLES];
 	c->stats.cgroup_joined = counters[HEARTH_COUNTER_CGROUP_JOINED] + c->scan_joined;
 	if (sampler__prog_stats(c->sampler, &c->stats.bpf_run_time_ns, &c->stats.bpf_run_cnt) < 0)
 		c->stats.bpf_run_time_ns = c->stats.bpf_run_cnt = 0;

@@ -318,16 +318,19 @@ static __always_inline __u32 copy_user_stack(__u8 *out, __u64 sp, bool python, b
 {
 	__u32 done = 0, want = stack_copy_bytes;
 
-	if (python && py_stack_copy_bytes && py_stack_copy_bytes < want)
-		want = py_stack_copy_bytes;
-	/*
-	 * Without --native only the frames down to the innermost activation of
-	 * the loop are shown: copy no further than its state on the C stack,
-	 * when that lies within the copy (a stale or foreign pointer does not).
-	 */
-	if (python && py_stack_copy_bytes && anchor > sp && anchor - sp < want) {
-		want = (__u32)(anchor - sp) + 8;
-		*flags |= HEARTH_SAMPLE_COPY_TO_LOOP;
+	if (python && py_stack_copy_bytes) {
+		if (py_stack_copy_bytes < want)
+			want = py_stack_copy_bytes;
+		/*
+		 * Without --native only the frames down to the innermost activation
+		 * of the loop are shown: copy no further than its state on the C
+		 * stack, when that lies within the copy (a stale or foreign pointer
+		 * does not).
+		 */
+		if (anchor > sp && anchor - sp < want) {
+			want = (__u32)(anchor - sp) + 8;
+			*flags |= HEARTH_SAMPLE_COPY_TO_LOOP;
+		}
 	}
 	if (leaf && HEARTH_LEAF_COPY_BYTES < want)
 		want = HEARTH_LEAF_COPY_BYTES;
@@ -461,7 +464,7 @@ struct py_walk_ctx {
 	__u64 frame;                /* the next frame to read; 0 at the end */
 	__u64 prev;                 /* the frame read before it, 0 for the first */
 	__u64 page_lo, page_hi;     /* target bytes [page_lo, page_hi) are in b->page */
-	__u64 anchor;               /* the first shim frame met: on the C stack of the innermost loop */
+	__u64 anchor;               /* on the innermost loop's C stack: its _PyCFrame (3.11, 3.12) or first shim (3.13+) */
 	__u32 n;                    /* frames written */
 	bool failed;
 };
@@ -624,14 +627,14 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 
 /*
  * Take one sample of the current task, @weight_ns of CPU time, if it is a
- * target. @ctx is the perf event's context, or NULL (@clock) when the
+ * target; returns whether it was (the sample then kept or counted lost). @ctx is the perf event's context, or NULL (@clock) when the
  * CPU's sampling clock runs this from its timer, in softirq context: the
  * interrupted user registers are then those the kernel saved at entry
  * (task_pt_regs), and the kernel stack is the current one, timer frames
  * first (user space cuts them).
  */
-static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clock, __u64 now,
-				       __u64 weight_ns)
+static __always_inline bool take_sample(struct bpf_perf_event_data *ctx, bool clock, __u64 now,
+					__u64 weight_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, cpu;
@@ -646,13 +649,13 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 	__u64 size;
 
 	if (!is_target(tgid))
-		return 0;
+		return false;
 	counter_inc(HEARTH_COUNTER_SAMPLES);
 
 	cpu = bpf_get_smp_processor_id();
 	buf = bpf_map_lookup_elem(&scratch_map, &cpu);
 	if (!buf)
-		return 0;
+		return true;
 	s = (struct hearth_sample *)buf->data;
 	s->hdr.type = HEARTH_EVENT_SAMPLE;
 	s->time_ns = now;
@@ -724,7 +727,7 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 		struct hearth_uregs *r;
 
 		if (off > sizeof(buf->data) - sizeof(*r) - HEARTH_STACK_COPY_MAX - 4096)
-			return 0; /* never: for the verifier */
+			return true; /* never: for the verifier */
 		r = (void *)(buf->data + off);
 		if (read_uregs(ctx, !clock && !in_kernel, r)) {
 			s->flags |= HEARTH_SAMPLE_UREGS | (leaf ? HEARTH_SAMPLE_LEAF_COPY : 0);
@@ -741,13 +744,31 @@ static __always_inline int take_sample(struct bpf_perf_event_data *ctx, bool clo
 	size = sizeof(*s) + klen + plen + ulen + dlen;
 	s->hdr.size = size;
 	if (size > sizeof(buf->data))
-		return 0;
+		return true;
 	if (bpf_ringbuf_output(&events, buf->data, size, wakeup_flag()) < 0) {
 		counter_inc(HEARTH_COUNTER_LOST_RINGBUF);
-		return 0;
+		return true;
 	}
 	counter_inc(HEARTH_COUNTER_EMITTED);
-	return 0;
+	return true;
+}
+
+/* Add the time since @start to counter @which, and, when @sampled, to HEARTH_COUNTER_SAMPLE_NS. */
+static __always_inline void add_run_time(__u32 which, __u64 start, bool sampled)
+{
+	__u64 d = bpf_ktime_get_ns() - start, *ns;
+	__u32 slot = HEARTH_COUNTER_SAMPLE_NS;
+
+	if (which < HEARTH_COUNTER_MAX) {
+		ns = bpf_map_lookup_elem(&counters, &which);
+		if (ns)
+			*ns += d;
+	}
+	if (sampled) {
+		ns = bpf_map_lookup_elem(&counters, &slot);
+		if (ns)
+			*ns += d;
+	}
 }
 
 /*
@@ -768,7 +789,10 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 		*last = now;
 	}
 	counter_inc(HEARTH_COUNTER_TICKS);
-	return take_sample(ctx, false, now, weight);
+	/* The kernel times the whole run (bpf_stats_enabled); the sampling ticks' own share is timed here. */
+	if (take_sample(ctx, false, now, weight))
+		add_run_time(HEARTH_COUNTER_MAX, now, true);
+	return 0;
 }
 
 /* The next interval of the sampling clock: exponential, with mean mean_ns (and a floor). */
@@ -793,8 +817,7 @@ static __always_inline __u64 clock_interval(void)
  */
 static int clock_tick(void *map, __u32 *key, struct hearth_clock *c)
 {
-	__u64 now = bpf_ktime_get_ns(), weight = c->next_ns - c->last_ns, next, *ns;
-	__u32 slot = HEARTH_COUNTER_CLOCK_NS;
+	__u64 now = bpf_ktime_get_ns(), weight = c->next_ns - c->last_ns, next;
 
 	if (bpf_get_smp_processor_id() != *key) {
 		/* The CPU went offline and the timer moved: stop it; user space arms the CPU again. */
@@ -809,10 +832,7 @@ static int clock_tick(void *map, __u32 *key, struct hearth_clock *c)
 	if (!clock_stopping)
 		bpf_timer_start(&c->timer, next, BPF_F_TIMER_ABS | BPF_F_TIMER_CPU_PIN);
 	counter_inc(HEARTH_COUNTER_TICKS);
-	take_sample(NULL, true, now, weight);
-	ns = bpf_map_lookup_elem(&counters, &slot);
-	if (ns)
-		*ns += bpf_ktime_get_ns() - now;
+	add_run_time(HEARTH_COUNTER_CLOCK_NS, now, take_sample(NULL, true, now, weight));
 	return 0;
 }
 

@@ -116,6 +116,7 @@ enum hearth_counter {
 	HEARTH_COUNTER_TICKS,           /* sampling ticks, every process's (timer fires or perf overflows) */
 	HEARTH_COUNTER_CLOCK_NS,        /* time the sampling clock's program ran (it times itself) */
 	HEARTH_COUNTER_CLOCK_MOVED,     /* clock ticks on another CPU than the clock's (hotplug): stopped */
+	HEARTH_COUNTER_SAMPLE_NS,       /* time the program ran on the ticks that sampled a target (it times itself) */
 	HEARTH_COUNTER_MAX,
 };
 
