@@ -191,10 +191,9 @@ static const char *option_name(int opt)
 	return "";
 }
 
-/* One setting, from the command line or the config file (@where names it for errors). */
-static int apply(int opt, const char *value, const char *where)
+/* --all, -p, --container: which processes are profiled. */
+static int apply_target(int opt, const char *value, const char *where)
 {
-	char error[COLLECTOR_ERROR_MAX];
 	int r;
 
 	switch (opt) {
@@ -218,6 +217,16 @@ static int apply(int opt, const char *value, const char *where)
 		}
 		arg_nr_containers += r;
 		return 0;
+	}
+	return -EINVAL;
+}
+
+/* --rate, --no-kernel, the stack options, --periodic, --max-processes: how processes are sampled. */
+static int apply_sampling(int opt, const char *value, const char *where)
+{
+	char error[COLLECTOR_ERROR_MAX];
+
+	switch (opt) {
 	case 'r':
 		if (parse_uint(value, 1, HEARTHD_MAX_RATE, &arg_rate) < 0) {
 			log_error("%sinvalid rate '%s': give samples per second from 1 to %d", where, value,
@@ -225,6 +234,35 @@ static int apply(int opt, const char *value, const char *where)
 			return -EINVAL;
 		}
 		return 0;
+	case ARG_NO_KERNEL:
+		arg_kernel = false;
+		return 0;
+	case ARG_UNWIND:
+	case ARG_NATIVE:
+	case ARG_STACK_SIZE:
+	case ARG_NO_PYTHON:
+		if (collector_args__parse(&arg_collector, option_name(opt), value, error) < 0) {
+			log_error("%s%s", where, error);
+			return -EINVAL;
+		}
+		return 0;
+	case ARG_PERIODIC:
+		arg_periodic = true;
+		return 0;
+	case ARG_MAX_PROCESSES:
+		if (parse_uint(value, 64, 4194304, &arg_max_processes) < 0) {
+			log_error("%sinvalid process count '%s': give a count from 64 to 4194304", where, value);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* --ring, --ring-size, --slot, --max-dictionary: where slots go, how long each is, what they remember. */
+static int apply_ring(int opt, const char *value, const char *where)
+{
+	switch (opt) {
 	case ARG_RING:
 		if (!*value) {
 			log_error("%sempty ring path", where);
@@ -247,9 +285,21 @@ static int apply(int opt, const char *value, const char *where)
 			return -EINVAL;
 		}
 		return 0;
-	case ARG_NO_KERNEL:
-		arg_kernel = false;
+	case ARG_MAX_DICTIONARY:
+		if (parse_uint(value, 100, PROFILE_MAX_STACKS, &arg_max_dictionary) < 0) {
+			log_error("%sinvalid dictionary size '%s': give a count from 100 to %u", where, value,
+				  PROFILE_MAX_STACKS);
+			return -EINVAL;
+		}
 		return 0;
+	}
+	return -EINVAL;
+}
+
+/* --http, --output-dir, --every, --keep: the profiles served and written besides the ring. */
+static int apply_output(int opt, const char *value, const char *where)
+{
+	switch (opt) {
 	case ARG_HTTP:
 		if (!*value) {
 			log_error("%sempty --http address: give HOST:PORT such as 127.0.0.1:6060", where);
@@ -280,31 +330,14 @@ static int apply(int opt, const char *value, const char *where)
 			return -EINVAL;
 		}
 		return 0;
-	case ARG_UNWIND:
-	case ARG_NATIVE:
-	case ARG_STACK_SIZE:
-	case ARG_NO_PYTHON:
-		if (collector_args__parse(&arg_collector, option_name(opt), value, error) < 0) {
-			log_error("%s%s", where, error);
-			return -EINVAL;
-		}
-		return 0;
-	case ARG_PERIODIC:
-		arg_periodic = true;
-		return 0;
-	case ARG_MAX_PROCESSES:
-		if (parse_uint(value, 64, 4194304, &arg_max_processes) < 0) {
-			log_error("%sinvalid process count '%s': give a count from 64 to 4194304", where, value);
-			return -EINVAL;
-		}
-		return 0;
-	case ARG_MAX_DICTIONARY:
-		if (parse_uint(value, 100, PROFILE_MAX_STACKS, &arg_max_dictionary) < 0) {
-			log_error("%sinvalid dictionary size '%s': give a count from 100 to %u", where, value,
-				  PROFILE_MAX_STACKS);
-			return -EINVAL;
-		}
-		return 0;
+	}
+	return -EINVAL;
+}
+
+/* --control, --control-group: the socket of hearth attach, detach and status, and who may use it. */
+static int apply_control(int opt, const char *value, const char *where)
+{
+	switch (opt) {
 	case ARG_CONTROL:
 		if (!*value || strlen(value) >= 108) {
 			log_error("%sinvalid control socket path '%s'", where, value);
@@ -322,6 +355,43 @@ static int apply(int opt, const char *value, const char *where)
 		arg_control_gid = g->gr_gid;
 		return 0;
 	}
+	}
+	return -EINVAL;
+}
+
+/*
+ * One setting, from the command line or the config file (@where names it for
+ * errors), handed to the helper of its group; each writes only its own arg_*.
+ */
+static int apply(int opt, const char *value, const char *where)
+{
+	switch (opt) {
+	case ARG_ALL:
+	case 'p':
+	case 'c':
+		return apply_target(opt, value, where);
+	case 'r':
+	case ARG_NO_KERNEL:
+	case ARG_UNWIND:
+	case ARG_NATIVE:
+	case ARG_STACK_SIZE:
+	case ARG_NO_PYTHON:
+	case ARG_PERIODIC:
+	case ARG_MAX_PROCESSES:
+		return apply_sampling(opt, value, where);
+	case ARG_RING:
+	case ARG_RING_SIZE:
+	case ARG_SLOT:
+	case ARG_MAX_DICTIONARY:
+		return apply_ring(opt, value, where);
+	case ARG_HTTP:
+	case ARG_OUTPUT_DIR:
+	case ARG_EVERY:
+	case ARG_KEEP:
+		return apply_output(opt, value, where);
+	case ARG_CONTROL:
+	case ARG_CONTROL_GROUP:
+		return apply_control(opt, value, where);
 	}
 	return -EINVAL;
 }
@@ -423,35 +493,16 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-int main(int argc, char **argv)
+/*
+ * The ring slots are written into, and a reader of it for --http and
+ * --output-dir. Says why when it cannot (in the words a user can act on:
+ * another hearthd, a ring of another size or version). Returns 0 or -errno.
+ */
+static int open_ring(struct ring_writer **ret_ring, struct ring_reader **ret_reader)
 {
-	_cleanup_(collector__freep) struct collector *collector = NULL;
 	_cleanup_(ring_writer__freep) struct ring_writer *ring = NULL;
-	_cleanup_(control__freep) struct control *ctl = NULL;
 	_cleanup_(ring_reader__freep) struct ring_reader *reader = NULL;
-	_cleanup_(http_server__freep) struct http_server *http = NULL;
-	_cleanup_(periodic__freep) struct periodic *periodic = NULL;
-	_cleanup_close_ int sigfd = -1, timerfd = -1;
-	struct collector_options co = {};
-	struct collector_stats st;
-	static struct daemon d;
-	struct itimerspec its = {};
-	sigset_t mask;
-	char error[COLLECTOR_ERROR_MAX];
 	int r;
-
-	log_set_program("hearthd");
-	r = parse_args(argc, argv);
-	if (r > 0)
-		return 0;
-	if (r < 0)
-		return 2;
-	log_set_level(arg_verbose >= 2 ? LOG_LEVEL_TRACE : arg_verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
-	libbpf_set_print(libbpf_print);
-	if (collector_check_access(error) < 0) {
-		log_error("%s", error);
-		return 1;
-	}
 
 	r = ring_writer__open(arg_ring, arg_ring_size, (uint32_t)arg_rate, &ring);
 	if (r < 0) {
@@ -470,14 +521,26 @@ int main(int argc, char **argv)
 				  "--ring-size, or another place)", arg_ring, (arg_ring_size ? arg_ring_size : RING_DEFAULT_DATA_SIZE) / 1048576.0);
 		else
 			log_error("cannot open ring %s: %s", arg_ring, strerror(-r));
-		return 1;
+		return r;
 	}
 
 	r = ring_reader__open(arg_ring, &reader);
 	if (r < 0) {
 		log_error("cannot read back ring %s: %s", arg_ring, strerror(-r));
-		return 1;
+		return r;
 	}
+	*ret_ring = TAKE_PTR(ring);
+	*ret_reader = TAKE_PTR(reader);
+	return 0;
+}
+
+/* The --http server and the --output-dir writer, each NULL when not asked for. Returns 0 or -errno, said. */
+static int open_outputs(struct http_server **ret_http, struct periodic **ret_periodic)
+{
+	_cleanup_(http_server__freep) struct http_server *http = NULL;
+	_cleanup_(periodic__freep) struct periodic *periodic = NULL;
+	int r;
+
 	if (arg_http) {
 		r = http_server__open(arg_http, &http);
 		if (r < 0) {
@@ -485,25 +548,45 @@ int main(int argc, char **argv)
 				log_error("invalid --http address '%s': give HOST:PORT, [IPV6]:PORT or :PORT", arg_http);
 			else
 				log_error("cannot listen on %s: %s", arg_http, strerror(-r));
-			return 1;
+			return r;
 		}
 	}
 	if (arg_output_dir) {
 		r = periodic__new(arg_output_dir, arg_every_ns, arg_keep_ns, time_realtime_ns(), &periodic);
 		if (r < 0) {
 			log_error("cannot write into --output-dir %s: %s", arg_output_dir, strerror(-r));
-			return 1;
+			return r;
 		}
 	}
+	*ret_http = TAKE_PTR(http);
+	*ret_periodic = TAKE_PTR(periodic);
+	return 0;
+}
 
-	r = control__open(arg_control, arg_control_gid, &ctl);
+/* The control socket hearth attach, detach and status talk to. Returns 0 or -errno, said. */
+static int open_control(struct control **ret)
+{
+	int r;
+
+	r = control__open(arg_control, arg_control_gid, ret);
 	if (r < 0) {
 		if (r == -EADDRINUSE)
 			log_error("cannot listen on %s: another hearthd answers there (give --control)", arg_control);
 		else
 			log_error("cannot listen on %s: %s", arg_control, strerror(-r));
-		return 1;
+		return r;
 	}
+	return 0;
+}
+
+/*
+ * The event loop's fds: SIGINT, SIGTERM and SIGHUP blocked and read from a
+ * signalfd, and the slot timer (set once sampling starts). Returns 0 or -errno, said.
+ */
+static int open_event_fds(int *ret_sigfd, int *ret_timerfd)
+{
+	_cleanup_close_ int sigfd = -1, timerfd = -1;
+	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -513,9 +596,21 @@ int main(int argc, char **argv)
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (sigfd < 0 || timerfd < 0) {
+		int r = -errno;
+
 		log_error("cannot set up the event loop: %m");
-		return 1;
+		return r;
 	}
+	*ret_sigfd = TAKE_FD(sigfd);
+	*ret_timerfd = TAKE_FD(timerfd);
+	return 0;
+}
+
+/* The collector, its BPF sampler loaded as the options say, not sampling yet. Returns 0 or -errno, said. */
+static int new_collector(struct collector **ret)
+{
+	struct collector_options co = {};
+	int r;
 
 	co.rate_hz = (unsigned int)arg_rate;
 	co.kernel = arg_kernel;
@@ -533,39 +628,64 @@ int main(int argc, char **argv)
 	 * copies from 4 busy CPUs at 99 Hz, and wakes the daemon at an eighth full;
 	 * its pages count in the daemon's RSS.
 	 */
-	r = collector__new(&co, &collector);
+	r = collector__new(&co, ret);
 	if (r < 0) {
 		log_error("cannot load the BPF sampler: %s", r == -EPERM ? "permission denied" : strerror(-r));
-		return 1;
+		return r;
 	}
+	return 0;
+}
+
+/*
+ * Attach @collector to the -p processes and the --container cgroups, and give
+ * @d the settings its slots are made with. Returns 0 or -errno, said.
+ */
+static int add_targets(struct collector *collector, struct daemon *d)
+{
+	int r;
+
 	for (int i = 0; i < arg_nr_pids; i++) {
 		r = collector__add_pid(collector, arg_pids[i]);
 		if (r < 0) {
 			log_error("cannot attach to pid %d: %s", (int)arg_pids[i],
 				  r == -ESRCH ? "no such process" : strerror(-r));
-			return 1;
+			return r;
 		}
-		d.targets[d.nr_targets++].pid = arg_pids[i];
+		d->targets[d->nr_targets++].pid = arg_pids[i];
 	}
-	d.collector = collector;
-	d.all = arg_all;
-	d.rate = arg_rate;
-	d.slot_ns = arg_slot_ns;
-	d.max_dictionary = arg_max_dictionary;
-	d.ring_path = arg_ring;
-	d.output_dir = arg_output_dir;
+	d->collector = collector;
+	d->all = arg_all;
+	d->rate = arg_rate;
+	d->slot_ns = arg_slot_ns;
+	d->max_dictionary = arg_max_dictionary;
+	d->ring_path = arg_ring;
+	d->output_dir = arg_output_dir;
 	for (int i = 0; i < arg_nr_containers; i++) {
 		char err[512];
 
-		if (daemon_add_container(&d, arg_containers[i], err, sizeof(err)) < 0) {
+		r = daemon_add_container(d, arg_containers[i], err, sizeof(err));
+		if (r < 0) {
 			log_error("%s", err);
-			return 1;
+			return r;
 		}
 	}
+	return 0;
+}
+
+/*
+ * Start sampling, warn when some CPUs fell back on fixed intervals, and
+ * start the slot timer on @timerfd. Returns 0 or -errno, said.
+ */
+static int start_sampling(struct collector *collector, int timerfd)
+{
+	struct itimerspec its = {};
+	struct collector_stats st;
+	int r;
+
 	r = collector__start(collector);
 	if (r < 0) {
 		log_error("cannot start sampling: %s", strerror(-r));
-		return 1;
+		return r;
 	}
 	if (collector__stats(collector, &st) == 0 && st.perf_cpus && !arg_periodic)
 		log_warn("sampling %d of %d CPUs at fixed intervals: the random sampling clock %s; periodic work "
@@ -577,9 +697,54 @@ int main(int argc, char **argv)
 	its.it_value.tv_nsec = (long)(arg_slot_ns % 1000000000ull);
 	its.it_interval = its.it_value;
 	if (timerfd_settime(timerfd, 0, &its, NULL) < 0) {
+		r = -errno;
 		log_error("cannot set the slot timer: %m");
+		return r;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_(collector__freep) struct collector *collector = NULL;
+	_cleanup_(ring_writer__freep) struct ring_writer *ring = NULL;
+	_cleanup_(control__freep) struct control *ctl = NULL;
+	_cleanup_(ring_reader__freep) struct ring_reader *reader = NULL;
+	_cleanup_(http_server__freep) struct http_server *http = NULL;
+	_cleanup_(periodic__freep) struct periodic *periodic = NULL;
+	_cleanup_close_ int sigfd = -1, timerfd = -1;
+	static struct daemon d;
+	char error[COLLECTOR_ERROR_MAX];
+	int r;
+
+	log_set_program("hearthd");
+	r = parse_args(argc, argv);
+	if (r > 0)
+		return 0;
+	if (r < 0)
+		return 2;
+	log_set_level(arg_verbose >= 2 ? LOG_LEVEL_TRACE : arg_verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	libbpf_set_print(libbpf_print);
+	if (collector_check_access(error) < 0) {
+		log_error("%s", error);
 		return 1;
 	}
+
+	/* Each step says why it failed, once. */
+	if (open_ring(&ring, &reader) < 0)
+		return 1;
+	if (open_outputs(&http, &periodic) < 0)
+		return 1;
+	if (open_control(&ctl) < 0)
+		return 1;
+	if (open_event_fds(&sigfd, &timerfd) < 0)
+		return 1;
+	if (new_collector(&collector) < 0)
+		return 1;
+	if (add_targets(collector, &d) < 0)
+		return 1;
+	if (start_sampling(collector, timerfd) < 0)
+		return 1;
 	d.collector = collector;
 	d.control = ctl;
 	d.ring = ring;
