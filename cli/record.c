@@ -527,6 +527,12 @@ static void record_summary_clock(const struct collector_stats *st, uint64_t elap
 			mean / 1e6, cv, (p10 + 1) * step / 1e6, (p50 + 1) * step / 1e6, (p90 + 1) * step / 1e6);
 }
 
+/* Microseconds per run of @ns over @runs, 0 without runs. */
+static double per_run(uint64_t ns, uint64_t runs)
+{
+	return runs ? ns / 1e3 / runs : 0.0;
+}
+
 static void record_summary(const struct record *rec, const struct collector_stats *st,
 			   uint64_t elapsed_ns)
 {
@@ -594,10 +600,9 @@ static void record_summary(const struct record *rec, const struct collector_stat
 			st->bpf_run_time_ns / 1e3 / st->bpf_run_cnt, st->bpf_run_cnt,
 			st->samples ? st->bpf_run_time_ns / 1e3 / st->samples : 0.0,
 			st->perf_cpus ? "kernel.bpf_stats_enabled" : "the clock timing itself",
-			st->bpf_samples ? st->bpf_sample_time_ns / 1e3 / st->bpf_samples : 0.0, st->bpf_samples,
-			st->bpf_run_cnt > st->bpf_samples && st->bpf_run_time_ns > st->bpf_sample_time_ns
-				? (st->bpf_run_time_ns - st->bpf_sample_time_ns) / 1e3 /
-					  (st->bpf_run_cnt - st->bpf_samples)
+			per_run(st->bpf_sample_time_ns, st->bpf_samples), st->bpf_samples,
+			st->bpf_run_time_ns > st->bpf_sample_time_ns && st->bpf_run_cnt > st->bpf_samples
+				? per_run(st->bpf_run_time_ns - st->bpf_sample_time_ns, st->bpf_run_cnt - st->bpf_samples)
 				: 0.0);
 	if (st->first_sample_ns > rec->start_ns)
 		fprintf(stderr, "hearth: first sample %.1f ms after hearth started\n",

@@ -193,12 +193,17 @@ struct {
 #define STACK_BYTES (HEARTH_MAX_STACK_DEPTH * sizeof(__u64))
 #define PY_BYTES (HEARTH_PY_MAX_FRAMES * sizeof(struct hearth_pyframe))
 
-static __always_inline void counter_inc(__u32 which)
+static __always_inline void counter_add(__u32 which, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &which);
 
 	if (v)
-		(*v)++;
+		*v += n;
+}
+
+static __always_inline void counter_inc(__u32 which)
+{
+	counter_add(which, 1);
 }
 
 /* Whether the current task runs in a watched cgroup or below one. */
@@ -627,7 +632,8 @@ static __always_inline __u32 py_walk(const struct hearth_pyproc *pp, struct scra
 
 /*
  * Take one sample of the current task, @weight_ns of CPU time, if it is a
- * target; returns whether it was (the sample then kept or counted lost). @ctx is the perf event's context, or NULL (@clock) when the
+ * target; returns whether it was (the sample then kept or counted lost).
+ * @ctx is the perf event's context, or NULL (@clock) when the
  * CPU's sampling clock runs this from its timer, in softirq context: the
  * interrupted user registers are then those the kernel saved at entry
  * (task_pt_regs), and the kernel stack is the current one, timer frames
@@ -753,24 +759,6 @@ static __always_inline bool take_sample(struct bpf_perf_event_data *ctx, bool cl
 	return true;
 }
 
-/* Add the time since @start to counter @which, and, when @sampled, to HEARTH_COUNTER_SAMPLE_NS. */
-static __always_inline void add_run_time(__u32 which, __u64 start, bool sampled)
-{
-	__u64 d = bpf_ktime_get_ns() - start, *ns;
-	__u32 slot = HEARTH_COUNTER_SAMPLE_NS;
-
-	if (which < HEARTH_COUNTER_MAX) {
-		ns = bpf_map_lookup_elem(&counters, &which);
-		if (ns)
-			*ns += d;
-	}
-	if (sampled) {
-		ns = bpf_map_lookup_elem(&counters, &slot);
-		if (ns)
-			*ns += d;
-	}
-}
-
 /*
  * Periodic sampling (--periodic, or kernels without pinned BPF timers): the
  * cpu-clock perf event of each CPU runs this every 1/rate seconds. The weight
@@ -791,7 +779,7 @@ int hearth_sample(struct bpf_perf_event_data *ctx)
 	counter_inc(HEARTH_COUNTER_TICKS);
 	/* The kernel times the whole run (bpf_stats_enabled); the sampling ticks' own share is timed here. */
 	if (take_sample(ctx, false, now, weight))
-		add_run_time(HEARTH_COUNTER_MAX, now, true);
+		counter_add(HEARTH_COUNTER_SAMPLE_NS, bpf_ktime_get_ns() - now);
 	return 0;
 }
 
@@ -817,7 +805,8 @@ static __always_inline __u64 clock_interval(void)
  */
 static int clock_tick(void *map, __u32 *key, struct hearth_clock *c)
 {
-	__u64 now = bpf_ktime_get_ns(), weight = c->next_ns - c->last_ns, next;
+	__u64 now = bpf_ktime_get_ns(), weight = c->next_ns - c->last_ns, next, ran;
+	bool sampled;
 
 	if (bpf_get_smp_processor_id() != *key) {
 		/* The CPU went offline and the timer moved: stop it; user space arms the CPU again. */
@@ -832,7 +821,11 @@ static int clock_tick(void *map, __u32 *key, struct hearth_clock *c)
 	if (!clock_stopping)
 		bpf_timer_start(&c->timer, next, BPF_F_TIMER_ABS | BPF_F_TIMER_CPU_PIN);
 	counter_inc(HEARTH_COUNTER_TICKS);
-	add_run_time(HEARTH_COUNTER_CLOCK_NS, now, take_sample(NULL, true, now, weight));
+	sampled = take_sample(NULL, true, now, weight);
+	ran = bpf_ktime_get_ns() - now;
+	counter_add(HEARTH_COUNTER_CLOCK_NS, ran);
+	if (sampled)
+		counter_add(HEARTH_COUNTER_SAMPLE_NS, ran);
 	return 0;
 }
 
