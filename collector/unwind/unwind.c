@@ -201,6 +201,22 @@ static int unwind_row(struct unwind_ctx *ctx, const struct procmap *m, uint64_t 
 }
 
 /*
+ * Whether the word at @addr, not in the copy, is one unwind_access_mem()
+ * refuses as past the copy's end on the stack (libunwind's walk then stops
+ * there, by the end of the stack copied): a copy made only down to the
+ * evaluation loop ends so. Anywhere else libunwind may read from a file.
+ */
+static bool unwind_past_copy(const struct unwind_ctx *ctx, uint64_t addr)
+{
+	const struct unwind_snapshot *s = ctx->snap;
+	const struct procmap *m = ctx->stack_map;
+
+	if (addr >= s->regs.sp && addr - s->regs.sp < s->stack_len)
+		return true; /* a word the copy holds only the start of */
+	return m && addr > s->regs.sp && addr >= m->start && addr < m->end;
+}
+
+/*
  * The walk libunwind would make, step for step and stop for stop, when
  * every frame's row is of the forms cfirows.h keeps and every word it needs
  * is in the copy: a lookup and a few reads per frame. Past the first frame
@@ -237,8 +253,12 @@ static int unwind_by_rows(struct unwind_ctx *ctx, uint64_t *ips, size_t max, siz
 		if (unwind_row(ctx, m, ip - (n > 1), &row) < 0)
 			return -EAGAIN;
 		if (row.cfa_reg == CFI_REG_RBP) {
-			if (bp_at && !unwind_copy_word(s, bp_at, &bp))
-				return -EAGAIN;
+			if (bp_at && !unwind_copy_word(s, bp_at, &bp)) {
+				if (!unwind_past_copy(ctx, bp_at))
+					return -EAGAIN;
+				*ret_stop = UNWIND_STOP_STACK_END;
+				break;
+			}
 			bp_at = 0;
 		}
 		cfa = (row.cfa_reg == CFI_REG_RBP ? bp : sp) + (uint64_t)(int64_t)row.cfa_off;
@@ -247,8 +267,12 @@ static int unwind_by_rows(struct unwind_ctx *ctx, uint64_t *ips, size_t max, siz
 			*ret_stop = cfa < sp ? UNWIND_STOP_LOOP : UNWIND_STOP_END;
 			break;
 		}
-		if (!unwind_copy_word(s, cfa + (uint64_t)(int64_t)row.ra_off, &next_ip))
-			return -EAGAIN;
+		if (!unwind_copy_word(s, cfa + (uint64_t)(int64_t)row.ra_off, &next_ip)) {
+			if (!unwind_past_copy(ctx, cfa + (uint64_t)(int64_t)row.ra_off))
+				return -EAGAIN;
+			*ret_stop = UNWIND_STOP_STACK_END;
+			break;
+		}
 		if (row.bp_saved)
 			bp_at = cfa + (uint64_t)(int64_t)row.bp_off;
 		if (next_ip == ip && cfa == sp) {
