@@ -89,24 +89,33 @@ struct collector_fault_log {
 	uint64_t unsaid;  /* faults of the kind since */
 };
 
+/*
+ * What the collector knows of one process, at the index its pid has in
+ * collector.pids. Freed at its exit (the index then holds an empty one);
+ * moved whole when the table is compacted (targets.c).
+ */
+struct target {
+	struct process *process;    /* NULL: gone before first sight, or exited */
+	struct pyprocess *py;       /* NULL without opts.python */
+	uint32_t container;         /* string id of its container id, 0 if none */
+	uint32_t ns_pid;            /* its pid in its own namespace, 0 if unknown */
+	bool dwarf_on;              /* unwind_auto: whether its stacks are copied */
+	struct collector_walks walks; /* unwind_auto: what its frame-pointer walks crossed */
+};
+
 struct collector {
 	struct collector_options opts;
 	struct sampler *sampler;
 	struct profile *profile;
 	struct symcache *symcache;
 	struct kstack *kstack;
-	struct intern *pids;         /* key: pid_t; id indexes processes and pyprocs */
-	struct process **processes;
-	struct pyprocess **pyprocs;  /* NULL entries without opts.python */
-	uint32_t *containers;        /* string id of each process's container id, 0 if none */
-	uint32_t *ns_pids;           /* each process's pid in its own namespace, 0 if unknown */
+	struct intern *pids;         /* key: pid_t; id indexes targets (see targets.c) */
+	struct target *targets;      /* opts.max_processes of them */
 	struct collector_stats stats;
 	struct unwinder *unwinder;   /* with opts.stack_bytes */
 	struct intern *fp_files;     /* unwind_auto: (dev, inode) of files checked */
 	struct intern *root_rets;    /* unwind_auto: (dev, inode, offset) of return addresses in start-up code */
 	bool fp_file_ok[COLLECTOR_FPCHECK_CACHE_MAX]; /* ...whether each keeps frame pointers */
-	bool *dwarf_on;              /* unwind_auto: per process, whether its stacks are copied */
-	struct collector_walks *walks; /* unwind_auto: per process, what its frame-pointer walks crossed */
 	uint64_t dwarf_ips[HEARTH_MAX_STACK_DEPTH];
 	uint64_t walk_ips[COLLECTOR_LEAF_FIX_DEPTH]; /* DWARF frames of a frame-pointer sample's small copy */
 	uint64_t fixed_ips[HEARTH_MAX_STACK_DEPTH]; /* a frame-pointer walk with its leaf fixed */
@@ -256,7 +265,28 @@ int collector_merge_native(struct collector *c, size_t id, struct process *p, co
 			   const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
 			   bool from_kernel, bool native_cut, size_t *n);
 
-/* A frame that is no code: "[truncated]", "[unknown]", ... Returns 0 or -errno. */
+/*
+ * The target table (targets.c). The process entry of @pid, made (maps
+ * read) on first sight, or reset with @reset; its index in *@ret_id.
+ * Returns 0, -ESRCH (gone), -E2BIG (table full) or -errno.
+ */
+int collector_target(struct collector *c, pid_t pid, bool reset, struct process **ret, size_t *ret_id);
+/* Look for CPython in process @id if it is due; tell the sampler once found. Returns 0 or -errno. */
+int collector_python_probe(struct collector *c, size_t id, pid_t pid);
+/* Process @pid exited: what was known of it goes. */
+void collector_target_exited(struct collector *c, pid_t pid);
+/* The pid table rebuilt with the processes still known. Returns 0 or -ENOMEM. */
+int collector_compact_targets(struct collector *c);
+/* A new profile: names and frames interned again, containers read again. Returns 0 or -errno. */
+int collector_targets_new_profile(struct collector *c);
+/* collector_python_probe() for each process still without its interpreter; returns how many are still. */
+int collector_probe_pythons(struct collector *c);
+
+/* One sample of the ring into the profile (sample.c). Returns 0 or -errno (the sample is lost). */
+struct sample_view;
+int collector_sample(struct collector *c, const struct sample_view *v);
+
+/* Frames that are no native code (frames.c). A frame that is no code: "[truncated]", "[unknown]", ... Returns 0 or -errno. */
 int collector_special_frame(struct collector *c, enum profile_frame_kind kind, const char *name,
 			    uint32_t *ret);
 

@@ -88,11 +88,11 @@ int collector_decide_unwind(struct collector *c, size_t id, struct process *p, p
 	 * finds them) until a window of walks has been checked against them;
 	 * then only a little, to fix leaves without frame pointers.
 	 */
-	c->walks[id] = (struct collector_walks){ .deciding = !need };
+	c->targets[id].walks = (struct collector_walks){ .deciding = !need };
 	/* Counted once a process: a command is seen before its exec (as hearth) and after. */
-	if (need != c->dwarf_on[id]) {
+	if (need != c->targets[id].dwarf_on) {
 		c->stats.dwarf_processes += need ? 1 : -1;
-		c->dwarf_on[id] = need;
+		c->targets[id].dwarf_on = need;
 	}
 	return sampler__set_copy(c->sampler, pid, HEARTH_COPY_STACK);
 }
@@ -352,7 +352,7 @@ bool collector_cut_walk(struct collector *c, struct process *p, const struct hea
 /* Copy the stacks of process @id whole from now on: its frame-pointer walks prove wrong or short. */
 static int collector_copy_whole(struct collector *c, size_t id, pid_t pid)
 {
-	c->dwarf_on[id] = true;
+	c->targets[id].dwarf_on = true;
 	c->stats.dwarf_switched++;
 	return sampler__set_copy(c->sampler, pid, HEARTH_COPY_STACK);
 }
@@ -379,7 +379,7 @@ static void collector_learn_tail(struct collector_walks *w, uint64_t last, const
 
 size_t collector_root_tail(const struct collector *c, size_t id, uint64_t last, const uint64_t **rets)
 {
-	const struct collector_walks *w = &c->walks[id];
+	const struct collector_walks *w = &c->targets[id].walks;
 
 	for (size_t i = 0; i < COLLECTOR_ROOT_TAILS; i++)
 		if (w->tails[i].from == last && last) {
@@ -392,8 +392,8 @@ size_t collector_root_tail(const struct collector *c, size_t id, uint64_t last, 
 int collector_decide_walks(struct collector *c, size_t id, struct process *p, const struct hearth_sample *s,
 			   const struct hearth_uregs *ur, const __u64 *fp, size_t nfp, const __u64 *dw, size_t ndw)
 {
-	struct collector_walks *w = &c->walks[id];
-	const struct pyprocess *py = c->pyprocs[id];
+	struct collector_walks *w = &c->targets[id].walks;
+	const struct pyprocess *py = c->targets[id].py;
 	size_t head, n = nfp;
 	bool broken = false;
 
@@ -500,13 +500,13 @@ int collector_watch_walks(struct collector *c, size_t id, struct process *p, con
 			  const struct hearth_uregs *ur, const __u64 *uips, size_t nu, size_t walked, bool cut)
 {
 	const struct procmaps *maps = process__maps(p);
-	struct collector_walks *w = &c->walks[id];
+	struct collector_walks *w = &c->targets[id].walks;
 	struct unwind_snapshot snap = collector_snapshot(s, ur);
 	enum unwind_stop stop;
 	bool broken = false;
 	size_t n = walked;
 
-	if (c->dwarf_on[id] || !maps)
+	if (c->targets[id].dwarf_on || !maps)
 		return 0;
 	/* Cut short (shown [incomplete]): cheap to tell, so every sample counts. */
 	w->cuts += cut;
@@ -574,7 +574,7 @@ int collector_leaf_natives(struct collector *c, size_t id, struct process *p, co
 		r = process__symbolize(p, c->symcache, c->profile, addr, &frames[k]);
 		if (r < 0)
 			return r;
-		if (collector_is_eval_frame(c, c->pyprocs[id], frames[k])) {
+		if (collector_is_eval_frame(c, c->targets[id].py, frames[k])) {
 			uint32_t interp = profile__frame(c->profile, frames[k])->mapping;
 
 			*ret_found = true;
@@ -607,7 +607,7 @@ int collector_merge_native(struct collector *c, size_t id, struct process *p, co
 			   const struct hearth_pyframe *pf, size_t np, const __u64 *ips, size_t nips,
 			   bool from_kernel, bool native_cut, size_t *n)
 {
-	struct pyprocess *py = c->pyprocs[id];
+	struct pyprocess *py = c->targets[id].py;
 	bool py_cut = s->flags & HEARTH_SAMPLE_PY_TRUNCATED, unentered;
 	uint32_t nat[HEARTH_MAX_STACK_DEPTH];
 	bool loop[HEARTH_MAX_STACK_DEPTH];

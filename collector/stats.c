@@ -69,15 +69,15 @@ int collector__stats(struct collector *c, struct collector_stats *ret)
 	for (size_t i = 0; i < intern__count(c->pids); i++) {
 		struct pyprocess_stats ps;
 
-		if (c->processes[i]) {
+		if (c->targets[i].process) {
 			struct process_stats st;
 
-			process__stats(c->processes[i], &st);
+			process__stats(c->targets[i].process, &st);
 			c->stats.maps_failed += st.maps_failed;
 		}
-		if (!c->pyprocs[i])
+		if (!c->targets[i].py)
 			continue;
-		pyprocess__stats(c->pyprocs[i], &ps);
+		pyprocess__stats(c->targets[i].py, &ps);
 		c->stats.py_unknown_code += ps.unknown_code;
 		c->stats.py_incomplete += ps.incomplete;
 	}
